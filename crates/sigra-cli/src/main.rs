@@ -1,0 +1,2 @@
+//! The `sigra` command (being written).
+fn main() {}

@@ -1,0 +1,5 @@
+//! encryption (being written).
+/// Placeholder.
+#[derive(Debug, thiserror::Error)]
+#[error("enc")]
+pub struct EncryptionError;

@@ -1,0 +1,41 @@
+//! Sigra's pure authentication domain.
+//!
+//! `sigra-core` holds the rules every other Sigra crate builds on: opaque
+//! session tokens and their hashes, signed messages and "trust this browser"
+//! cookies, field encryption, password hashing, TOTP and backup codes, rate
+//! limit rules, and the [`Config`](config::Config) that ties them together.
+//!
+//! **Architecture invariant:** this crate does no I/O. It has no database,
+//! HTTP or async-runtime dependency, it never reads the environment except in
+//! [`Config::from_env`](config::Config::from_env), and it never reads the
+//! clock except through the [`Clock`](clock::Clock) port. Time arrives as a
+//! parameter.
+//!
+//! # Example
+//!
+//! ```
+//! use sigra_core::token::RawToken;
+//!
+//! let token = RawToken::generate()?;
+//! let cookie_value = token.encode();            // 43 base64url characters
+//! let decoded = RawToken::decode(&cookie_value)?; // strict: any other shape is refused
+//! assert_eq!(decoded.hash(), token.hash());       // only this hash is ever stored
+//! # Ok::<(), sigra_core::error::Error>(())
+//! ```
+
+pub mod clock;
+pub mod config;
+pub mod cookie;
+pub mod encryption;
+pub mod error;
+pub mod ids;
+pub mod keys;
+pub mod mfa;
+pub mod password;
+mod random;
+pub mod rate_limit;
+pub mod signing;
+pub mod token;
+pub mod trust;
+
+pub use error::Error;

@@ -1,0 +1,1 @@
+//! Rate-limit rules (being written: owned by the config helper).

@@ -1,0 +1,5 @@
+//! trust (being written).
+/// Placeholder.
+#[derive(Debug, thiserror::Error)]
+#[error("trust")]
+pub struct TrustError;

@@ -1,0 +1,5 @@
+//! SQLite storage for Sigra, built on sqlx; the embedded default.
+//!
+//! This crate is part of the Sigra workspace plan (see `docs/ARCHITECTURE.md`)
+//! and holds no public API yet: it is filled in by its own issue. It exposes
+//! nothing that pretends to work.

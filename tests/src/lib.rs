@@ -1,0 +1,1 @@
+//! Sigra's integration tests (being written).
