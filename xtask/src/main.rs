@@ -1,2 +1,311 @@
-//! Project automation (being written).
-fn main() {}
+//! Project automation, run as `cargo xtask <command>`.
+//!
+//! - `cargo xtask ci`: everything CI checks, in order: formatting, clippy,
+//!   tests (with PostgreSQL and Redis started when they are not running), docs.
+//! - `cargo xtask bench`: the criterion benchmarks, with a summary written to
+//!   `docs/benchmarks.md`.
+//! - `cargo xtask services`: start (or check) PostgreSQL and Redis for local test runs.
+//!
+//! It depends on nothing but the standard library, so it builds in seconds.
+
+use std::env;
+use std::fs;
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::{Duration, Instant};
+
+/// The PostgreSQL server tests use (trust auth; tests create their own databases).
+const POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+/// The Redis server tests use.
+const REDIS_URL: &str = "redis://127.0.0.1:6379";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("ci") => ci(),
+        Some("bench") => bench(&args[1..]),
+        Some("services") => services(),
+        _ => {
+            eprintln!(
+                "usage: cargo xtask <command>\n\n\
+                 commands:\n  \
+                 ci        fmt check, clippy -D warnings, all tests (real PostgreSQL and Redis), docs\n  \
+                 bench     criterion benchmarks; summary written to docs/benchmarks.md\n  \
+                 services  start PostgreSQL and Redis for tests if they are not running"
+            );
+            Err("unknown or missing command".into())
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("\nxtask: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+type Result<T = ()> = std::result::Result<T, String>;
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// Runs one step; on failure, explains how to fix it.
+fn step(name: &str, program: &str, args: &[&str], envs: &[(&str, &str)], fix: &str) -> Result {
+    eprintln!("\n==> {name}: {program} {}", args.join(" "));
+    let started = Instant::now();
+    let status = Command::new(program)
+        .args(args)
+        .envs(envs.iter().copied())
+        .current_dir(workspace_root())
+        .status()
+        .map_err(|e| format!("{name}: could not run `{program}`: {e}"))?;
+    eprintln!(
+        "<== {name}: {} in {:.1?}",
+        if status.success() { "ok" } else { "FAILED" },
+        started.elapsed()
+    );
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("step `{name}` failed.\nHow to fix: {fix}"))
+    }
+}
+
+fn ci() -> Result {
+    let started = Instant::now();
+    step(
+        "fmt",
+        "cargo",
+        &["fmt", "--all", "--", "--check"],
+        &[],
+        "run `cargo fmt --all` and commit the result.",
+    )?;
+    step(
+        "clippy",
+        "cargo",
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--locked",
+            "--",
+            "-D",
+            "warnings",
+        ],
+        &[],
+        "fix each warning clippy printed above (run `cargo clippy --workspace --all-targets` locally); \
+         `unwrap`/`expect`/`panic` are denied outside tests, and the wall clock may only be read in sigra_core::clock.",
+    )?;
+    services()?;
+    step(
+        "test",
+        "cargo",
+        &["test", "--workspace", "--locked"],
+        &[
+            ("SIGRA_TEST_POSTGRES_URL", POSTGRES_URL),
+            ("SIGRA_TEST_REDIS_URL", REDIS_URL),
+        ],
+        "read the failing test's output above; rerun one test with `cargo test -p <crate> <name>`. \
+         Tests needing PostgreSQL or Redis take their address from SIGRA_TEST_POSTGRES_URL / SIGRA_TEST_REDIS_URL \
+         (`cargo xtask services` starts them).",
+    )?;
+    step(
+        "doc",
+        "cargo",
+        &["doc", "--workspace", "--no-deps", "--locked"],
+        &[("RUSTDOCFLAGS", "-D warnings")],
+        "fix the rustdoc warnings above (broken intra-doc links, missing docs, failing examples).",
+    )?;
+    eprintln!("\nxtask ci: all steps passed in {:.0?}", started.elapsed());
+    Ok(())
+}
+
+fn reachable(addr: &str) -> bool {
+    addr.parse::<SocketAddr>()
+        .is_ok_and(|a| TcpStream::connect_timeout(&a, Duration::from_millis(500)).is_ok())
+}
+
+/// Waits up to `timeout` for `addr` to accept connections.
+#[allow(clippy::disallowed_methods)] // Polling a server that is starting up; nothing to inject here.
+fn wait_for(addr: &str, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if reachable(addr) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    reachable(addr)
+}
+
+/// Makes sure PostgreSQL (5432) and Redis (6379) answer on 127.0.0.1,
+/// starting them the way this machine's services are started when they do not.
+fn services() -> Result {
+    ensure_service(
+        "PostgreSQL",
+        "127.0.0.1:5432",
+        "sh",
+        &[
+            "-c",
+            "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql | tail -n1) main start",
+        ],
+        "start it with `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start` \
+         (or any PostgreSQL on 127.0.0.1:5432 with trust auth for user postgres)",
+    )?;
+    ensure_service(
+        "Redis",
+        "127.0.0.1:6379",
+        "redis-server",
+        &[
+            "--daemonize",
+            "yes",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            "6379",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
+        "start it with `redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save '' --appendonly no`",
+    )
+}
+
+fn ensure_service(name: &str, addr: &str, program: &str, args: &[&str], how: &str) -> Result {
+    if reachable(addr) {
+        eprintln!("==> services: {name} is up at {addr}");
+        return Ok(());
+    }
+    eprintln!(
+        "==> services: {name} is not answering at {addr}; starting it: {program} {}",
+        args.join(" ")
+    );
+    let started = Command::new(program).args(args).status();
+    if let Err(e) = &started {
+        eprintln!("    could not run {program}: {e}");
+    }
+    if wait_for(addr, Duration::from_secs(20)) {
+        eprintln!("==> services: {name} is up at {addr}");
+        Ok(())
+    } else {
+        Err(format!(
+            "{name} is not reachable at {addr} and could not be started.\nHow to fix: {how}."
+        ))
+    }
+}
+
+/// Runs the criterion benchmarks and writes a summary table to docs/benchmarks.md.
+fn bench(extra: &[String]) -> Result {
+    let mut args = vec!["bench", "--workspace", "--locked"];
+    let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+    if !extra.is_empty() {
+        args.push("--");
+        args.extend(extra.iter().copied());
+    }
+    step(
+        "bench",
+        "cargo",
+        &args,
+        &[],
+        "read the benchmark's output above.",
+    )?;
+    let table = criterion_table(&workspace_root().join("target/criterion"))?;
+    write_section(
+        &workspace_root().join("docs/benchmarks.md"),
+        "criterion",
+        &table,
+    )?;
+    eprintln!("\n{table}\nwritten to docs/benchmarks.md");
+    Ok(())
+}
+
+/// One row per benchmark found under `target/criterion/**/new/estimates.json`.
+fn criterion_table(dir: &Path) -> Result<String> {
+    let mut rows = Vec::new();
+    collect_estimates(dir, dir, &mut rows);
+    rows.sort_by(|a, b| a.0.cmp(&b.0));
+    if rows.is_empty() {
+        return Err(format!("no criterion results under {}", dir.display()));
+    }
+    let mut out = String::from("| benchmark | median | mean |\n|---|---:|---:|\n");
+    for (name, median, mean) in rows {
+        out.push_str(&format!(
+            "| `{name}` | {} | {} |\n",
+            human_ns(median),
+            human_ns(mean)
+        ));
+    }
+    Ok(out)
+}
+
+fn collect_estimates(root: &Path, dir: &Path, rows: &mut Vec<(String, f64, f64)>) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            if path.file_name().is_some_and(|n| n == "report") {
+                continue;
+            }
+            let estimates = path.join("new/estimates.json");
+            if let Ok(json) = fs::read_to_string(&estimates) {
+                if let (Some(median), Some(mean)) = (
+                    point_estimate(&json, "median"),
+                    point_estimate(&json, "mean"),
+                ) {
+                    let name = path
+                        .strip_prefix(root)
+                        .unwrap_or(&path)
+                        .display()
+                        .to_string();
+                    rows.push((name, median, mean));
+                }
+            } else {
+                collect_estimates(root, &path, rows);
+            }
+        }
+    }
+}
+
+/// Reads `"<key>":{…"point_estimate":<number>` from criterion's estimates.json.
+fn point_estimate(json: &str, key: &str) -> Option<f64> {
+    let start = json.find(&format!("\"{key}\":{{"))?;
+    let rest = &json[start..];
+    let at = rest.find("\"point_estimate\":")? + "\"point_estimate\":".len();
+    let number: String = rest[at..]
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '-' | '+'))
+        .collect();
+    number.parse().ok()
+}
+
+fn human_ns(ns: f64) -> String {
+    if ns >= 1e6 {
+        format!("{:.2} ms", ns / 1e6)
+    } else if ns >= 1e3 {
+        format!("{:.2} µs", ns / 1e3)
+    } else {
+        format!("{ns:.0} ns")
+    }
+}
+
+/// Replaces the text between `<!-- xtask:<name>:begin -->` and `<!-- xtask:<name>:end -->`.
+fn write_section(file: &Path, name: &str, body: &str) -> Result {
+    let begin = format!("<!-- xtask:{name}:begin -->");
+    let end = format!("<!-- xtask:{name}:end -->");
+    let text = fs::read_to_string(file).unwrap_or_default();
+    let block = format!("{begin}\n{body}{end}");
+    let updated = match (text.find(&begin), text.find(&end)) {
+        (Some(b), Some(e)) if e > b => format!("{}{}{}", &text[..b], block, &text[e + end.len()..]),
+        _ => format!("{text}\n{block}\n"),
+    };
+    fs::write(file, updated).map_err(|e| format!("could not write {}: {e}", file.display()))
+}

@@ -147,14 +147,18 @@ impl KeyRing {
 
     /// The keys for `purpose`, derived on first use and cached afterwards.
     pub fn purpose(&self, purpose: &str) -> Arc<PurposeKeys> {
-        if let Ok(cache) = self.inner.cache.read() {
-            if let Some(keys) = cache.get(purpose) {
-                return Arc::clone(keys);
-            }
+        if let Ok(cache) = self.inner.cache.read()
+            && let Some(keys) = cache.get(purpose)
+        {
+            return Arc::clone(keys);
         }
         let keys = Arc::new(PurposeKeys {
             current: derive_hmac_key(&self.inner.current, purpose),
-            old: self.inner.old.as_ref().map(|old| derive_hmac_key(old, purpose)),
+            old: self
+                .inner
+                .old
+                .as_ref()
+                .map(|old| derive_hmac_key(old, purpose)),
         });
         // A poisoned lock only means another thread panicked mid-insert; the
         // derived keys are still correct, so we simply skip caching then.
@@ -217,7 +221,10 @@ mod tests {
         let tag_a = hmac::sign(a.current(), b"msg");
         let tag_b = hmac::sign(b.current(), b"msg");
         assert_ne!(tag_a.as_ref(), tag_b.as_ref());
-        assert!(Arc::ptr_eq(&a, &ring.purpose("a")), "second lookup hits the cache");
+        assert!(
+            Arc::ptr_eq(&a, &ring.purpose("a")),
+            "second lookup hits the cache"
+        );
     }
 
     #[test]

@@ -14,27 +14,32 @@
 //! # Example
 //!
 //! ```
+//! use secrecy::ExposeSecret;
 //! use sigra_core::token::RawToken;
 //!
 //! let token = RawToken::generate()?;
-//! let cookie_value = token.encode();            // 43 base64url characters
-//! let decoded = RawToken::decode(&cookie_value)?; // strict: any other shape is refused
+//! let cookie_value = token.encode();                              // 43 base64url characters
+//! let decoded = RawToken::decode(cookie_value.expose_secret())?; // strict: any other shape is refused
 //! assert_eq!(decoded.hash(), token.hash());       // only this hash is ever stored
 //! # Ok::<(), sigra_core::error::Error>(())
 //! ```
 
+pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod cookie;
 pub mod encryption;
 pub mod error;
+pub mod hash_pool;
 pub mod ids;
 pub mod keys;
 pub mod mfa;
+pub mod model;
 pub mod password;
 mod random;
 pub mod rate_limit;
 pub mod signing;
+pub mod store;
 pub mod token;
 pub mod trust;
 

@@ -8,7 +8,9 @@ use thiserror::Error;
 /// This is rare and not recoverable by retrying in a tight loop; callers fail
 /// closed (no token, no key) rather than fall back to weaker randomness.
 #[derive(Debug, Error, Clone, Copy, PartialEq, Eq)]
-#[error("the system random number generator failed; refusing to continue without secure randomness")]
+#[error(
+    "the system random number generator failed; refusing to continue without secure randomness"
+)]
 pub struct RandomError;
 
 /// Fills `buf` with bytes from [`SystemRandom`].
@@ -54,7 +56,10 @@ mod tests {
             assert!(i < 10);
             seen[i] = true;
         }
-        assert!(seen.iter().all(|s| *s), "every value in 0..10 appears in 2000 draws");
+        assert!(
+            seen.iter().all(|s| *s),
+            "every value in 0..10 appears in 2000 draws"
+        );
         assert_eq!(index_below(1).unwrap(), 0);
     }
 

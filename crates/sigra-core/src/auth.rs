@@ -1,0 +1,1159 @@
+//! The `Auth` service: the operations an application calls.
+//!
+//! `Auth` ties the store ports, the password hasher (on a bounded
+//! [`HashPool`]), the clock and the config together. It decides; the store
+//! persists. Every security event writes an audit row and a `tracing` event
+//! named like the Elixir library's (`sigra.auth.login`, `sigra.session.fetch`,
+//! …) with its outcome and latency — never an email, token or password.
+//!
+//! ```no_run
+//! # async fn demo(store: std::sync::Arc<dyn sigra_core::store::Store>) -> Result<(), sigra_core::auth::AuthError> {
+//! use secrecy::SecretString;
+//! use sigra_core::auth::Auth;
+//! use sigra_core::config::{Config, Environment};
+//! use sigra_core::model::{SessionKind, SessionMeta};
+//!
+//! let config = Config::builder(Environment::Dev).build()?;
+//! let auth = Auth::new(config, store)?;
+//! let password = SecretString::from("correct horse battery staple");
+//! let user = auth.register(" Alice@Example.com ", &password).await?;
+//! let user = auth.authenticate("alice@example.com", &password, &SessionMeta::default()).await?;
+//! let (token, _session) = auth.create_session(&user, SessionKind::Standard, SessionMeta::default()).await?;
+//! // On each request: the cookie's token → the session and its user, or None.
+//! let current = auth.fetch_session(&token).await?;
+//! assert_eq!(current.map(|(_, u)| u.id), Some(user.id));
+//! # Ok(()) }
+//! ```
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use secrecy::SecretString;
+use thiserror::Error;
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::{Config, ConfigErrors};
+use crate::hash_pool::{HashPool, PoolError};
+use crate::ids::UserId;
+use crate::model::{AuditAction, AuditEvent, Session, SessionKind, SessionMeta, User};
+use crate::password::{Argon2Hasher, PasswordError, PasswordHash, PasswordHasher, PasswordPolicy};
+use crate::random::RandomError;
+use crate::store::{Store, StoreError};
+use crate::token::RawToken;
+
+/// What an `Auth` operation can fail with. Messages are safe to show to the
+/// user; none contains an email, token or password.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum AuthError {
+    /// The email address is not acceptable.
+    #[error("enter a valid email address")]
+    InvalidEmail,
+    /// Registration with an email that already has an account.
+    #[error("an account with this email already exists")]
+    EmailTaken,
+    /// The new password breaks the policy (too short or too long).
+    #[error(transparent)]
+    WeakPassword(PasswordError),
+    /// Unknown email or wrong password: deliberately the same error.
+    #[error("invalid email or password")]
+    InvalidCredentials,
+    /// Too many failed log-ins; try again after `until`.
+    #[error("too many failed attempts; try again later")]
+    Locked {
+        /// When log-in is possible again.
+        until: DateTime<Utc>,
+    },
+    /// The user does not exist (any more).
+    #[error("no such user")]
+    UserNotFound,
+    /// Password hashing is saturated; shed load (answer 503).
+    #[error(transparent)]
+    Busy(PoolError),
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigErrors),
+    /// The storage backend failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The password hasher failed (e.g. a stored hash is malformed).
+    #[error("password verification failed")]
+    Hasher(#[source] PasswordError),
+    /// The system random generator failed.
+    #[error(transparent)]
+    Random(#[from] RandomError),
+}
+
+impl From<PoolError> for AuthError {
+    fn from(e: PoolError) -> Self {
+        Self::Busy(e)
+    }
+}
+
+/// Builds an [`Auth`] with non-default parts.
+#[derive(Debug)]
+pub struct AuthBuilder {
+    config: Config,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    hasher: Option<Arc<dyn PasswordHasher>>,
+    pool: Option<(usize, usize)>,
+}
+
+impl AuthBuilder {
+    /// Uses `clock` instead of the system clock (tests use [`crate::clock::TestClock`]).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Uses `hasher` instead of Argon2id with OWASP parameters.
+    pub fn hasher(mut self, hasher: Arc<dyn PasswordHasher>) -> Self {
+        self.hasher = Some(hasher);
+        self
+    }
+
+    /// Sizes the hashing pool: `threads` dedicated threads, `queue` waiting jobs.
+    pub fn hash_pool(mut self, threads: usize, queue: usize) -> Self {
+        self.pool = Some((threads, queue));
+        self
+    }
+
+    /// Builds the service.
+    pub fn build(self) -> Result<Auth, AuthError> {
+        let hasher = match self.hasher {
+            Some(h) => h,
+            None => Arc::new(Argon2Hasher::owasp()),
+        };
+        let pool = match self.pool {
+            Some((threads, queue)) => HashPool::new(hasher, threads, queue),
+            None => HashPool::with_defaults(hasher),
+        };
+        let policy = PasswordPolicy::from_config(&self.config);
+        Ok(Auth {
+            inner: Arc::new(Inner {
+                config: self.config,
+                store: self.store,
+                clock: self.clock,
+                pool,
+                policy,
+            }),
+        })
+    }
+}
+
+/// The authentication service. Cheap to clone; share one per application.
+#[derive(Debug, Clone)]
+pub struct Auth {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: Config,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    pool: HashPool,
+    policy: PasswordPolicy,
+}
+
+/// Normalises an email for storage and lookup: trimmed and lowercased.
+pub fn normalize_email(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+/// A deliberately simple, strict check of a normalised email address: one
+/// `@`, a non-empty local part, a dotted domain, no spaces or control
+/// characters, at most 254 characters. Deliverability is proven by the
+/// confirmation mail, not by a regex.
+pub fn is_valid_email(email: &str) -> bool {
+    let Some((local, domain)) = email.split_once('@') else {
+        return false;
+    };
+    email.len() <= 254
+        && !local.is_empty()
+        && local.len() <= 64
+        && !domain.contains('@')
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !domain.contains("..")
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
+fn delta(d: Duration) -> TimeDelta {
+    TimeDelta::from_std(d).unwrap_or(TimeDelta::MAX)
+}
+
+impl Auth {
+    /// A service with the system clock, Argon2id (OWASP parameters) and a
+    /// hashing pool of one thread per core.
+    pub fn new(config: Config, store: Arc<dyn Store>) -> Result<Self, AuthError> {
+        Self::builder(config, store).build()
+    }
+
+    /// A builder, to swap the clock, hasher or pool size.
+    pub fn builder(config: Config, store: Arc<dyn Store>) -> AuthBuilder {
+        AuthBuilder {
+            config,
+            store,
+            clock: Arc::new(SystemClock),
+            hasher: None,
+            pool: None,
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    /// The current time from the service's clock.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.inner.clock.now()
+    }
+
+    async fn audit(&self, event: AuditEvent) -> Result<(), AuthError> {
+        self.inner.store.record_audit(&event).await?;
+        Ok(())
+    }
+
+    fn elapsed_ms(&self, started: DateTime<Utc>) -> i64 {
+        (self.now() - started).num_milliseconds()
+    }
+
+    /// Registers a user: normalises the email, checks it and the password
+    /// policy, hashes the password on the pool and stores the user.
+    pub async fn register(&self, email: &str, password: &SecretString) -> Result<User, AuthError> {
+        let started = self.now();
+        let result = self.register_inner(email, password).await;
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(AuthError::EmailTaken) => "email_taken",
+            Err(AuthError::InvalidEmail | AuthError::WeakPassword(_)) => "invalid",
+            Err(_) => "error",
+        };
+        tracing::info!(name: "sigra.auth.register", outcome, latency_ms = self.elapsed_ms(started));
+        result
+    }
+
+    async fn register_inner(
+        &self,
+        email: &str,
+        password: &SecretString,
+    ) -> Result<User, AuthError> {
+        let email = normalize_email(email);
+        if !is_valid_email(&email) {
+            return Err(AuthError::InvalidEmail);
+        }
+        self.inner
+            .policy
+            .validate(password)
+            .map_err(AuthError::WeakPassword)?;
+        // Cheap check first, so duplicates do not cost an Argon2 hash. The
+        // unique index still decides under concurrency.
+        if self.inner.store.user_by_email(&email).await?.is_some() {
+            return Err(AuthError::EmailTaken);
+        }
+        let hash = self.hash_password(password).await?;
+        let now = self.now();
+        let user = User::new(UserId::new(now), email, Some(hash), now);
+        match self.inner.store.insert_user(&user).await {
+            Ok(()) => {}
+            Err(StoreError::DuplicateEmail) => return Err(AuthError::EmailTaken),
+            Err(e) => return Err(e.into()),
+        }
+        self.audit(AuditEvent::new(AuditAction::Register, Some(user.id), now))
+            .await?;
+        Ok(user)
+    }
+
+    /// Hashes a password on the pool.
+    pub async fn hash_password(&self, password: &SecretString) -> Result<PasswordHash, AuthError> {
+        let password = password.clone();
+        self.inner
+            .pool
+            .run(move |h| h.hash(&password))
+            .await?
+            .map_err(AuthError::Hasher)
+    }
+
+    /// Checks `password` against the user's hash on the pool; for users
+    /// without a hash it spends the same time on a dummy verification.
+    async fn verify_password(
+        &self,
+        user: Option<&User>,
+        password: &SecretString,
+    ) -> Result<bool, AuthError> {
+        let password = password.clone();
+        let hash = user.and_then(|u| u.password_hash.clone());
+        self.inner
+            .pool
+            .run(move |h| match hash {
+                Some(hash) => h.verify(&password, &hash),
+                None => {
+                    h.dummy_verify(&password);
+                    Ok(false)
+                }
+            })
+            .await?
+            .map_err(AuthError::Hasher)
+    }
+
+    /// Checks an email and password.
+    ///
+    /// An unknown email and a wrong password give the same error,
+    /// [`AuthError::InvalidCredentials`], after the same work (one lookup and
+    /// one Argon2 verification). After `lockout_threshold` consecutive
+    /// failures the account is locked for `lockout_duration`; while locked,
+    /// [`AuthError::Locked`] is returned without checking the password. A
+    /// correct password clears the failure count and rehashes the password
+    /// when the hasher's parameters changed.
+    pub async fn authenticate(
+        &self,
+        email: &str,
+        password: &SecretString,
+        meta: &SessionMeta,
+    ) -> Result<User, AuthError> {
+        let started = self.now();
+        let result = self.authenticate_inner(email, password, meta).await;
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(AuthError::InvalidCredentials) => "invalid_credentials",
+            Err(AuthError::Locked { .. }) => "locked",
+            Err(AuthError::Busy(_)) => "busy",
+            Err(_) => "error",
+        };
+        tracing::info!(name: "sigra.auth.login", outcome, latency_ms = self.elapsed_ms(started));
+        result
+    }
+
+    async fn authenticate_inner(
+        &self,
+        email: &str,
+        password: &SecretString,
+        meta: &SessionMeta,
+    ) -> Result<User, AuthError> {
+        let email = normalize_email(email);
+        let user = if is_valid_email(&email) {
+            self.inner.store.user_by_email(&email).await?
+        } else {
+            None
+        };
+        let now = self.now();
+        let failure = |user_id: Option<UserId>, reason: &str| {
+            AuditEvent::new(AuditAction::LoginFailure, user_id, now)
+                .with("reason", reason)
+                .with_ip(meta.ip.clone())
+        };
+
+        let Some(user) = user else {
+            self.verify_password(None, password).await?;
+            self.audit(failure(None, "invalid_credentials")).await?;
+            return Err(AuthError::InvalidCredentials);
+        };
+        if let Some(until) = user.locked_until.filter(|until| *until > now) {
+            // Same cost as a real attempt, so a lock is not a timing oracle for existence.
+            self.verify_password(None, password).await?;
+            self.audit(failure(Some(user.id), "locked")).await?;
+            return Err(AuthError::Locked { until });
+        }
+        if !self.verify_password(Some(&user), password).await? {
+            let cfg = &self.inner.config;
+            let threshold = i32::try_from(cfg.lockout_threshold).unwrap_or(i32::MAX);
+            let count = self
+                .inner
+                .store
+                .record_login_failure(user.id, now, threshold, delta(cfg.lockout_duration))
+                .await?;
+            self.audit(
+                failure(Some(user.id), "invalid_credentials")
+                    .with("count", count.failed_login_count.to_string()),
+            )
+            .await?;
+            if count.failed_login_count == threshold {
+                self.audit(
+                    AuditEvent::new(AuditAction::Lockout, Some(user.id), now)
+                        .with_ip(meta.ip.clone()),
+                )
+                .await?;
+                tracing::warn!(name: "sigra.auth.lockout", user_id = %user.id);
+            }
+            return Err(AuthError::InvalidCredentials);
+        }
+
+        if user.failed_login_count != 0 || user.locked_until.is_some() {
+            self.inner.store.clear_login_failures(user.id).await?;
+        }
+        let mut user = user;
+        if let Some(old) = &user.password_hash
+            && self.inner.pool.hasher().needs_rehash(old)
+        {
+            let fresh = self.hash_password(password).await?;
+            self.inner
+                .store
+                .set_password_hash(user.id, &fresh, now)
+                .await?;
+            user.password_hash = Some(fresh);
+        }
+        user.failed_login_count = 0;
+        user.locked_until = None;
+        self.audit(
+            AuditEvent::new(AuditAction::LoginSuccess, Some(user.id), now).with_ip(meta.ip.clone()),
+        )
+        .await?;
+        Ok(user)
+    }
+
+    /// Creates a session of `kind` for `user` and returns its raw token —
+    /// the only time the token exists outside the user's cookie.
+    pub async fn create_session(
+        &self,
+        user: &User,
+        kind: SessionKind,
+        meta: SessionMeta,
+    ) -> Result<(RawToken, Session), AuthError> {
+        let now = self.now();
+        let token = RawToken::generate()?;
+        let ip = meta.ip.clone();
+        let session = Session::new(user.id, token.hash(), kind, meta, now);
+        self.inner.store.insert_session(&session).await?;
+        self.audit(
+            AuditEvent::new(AuditAction::SessionCreate, Some(user.id), now)
+                .with("kind", kind.as_str())
+                .with_ip(ip),
+        )
+        .await?;
+        tracing::info!(name: "sigra.session.create", kind = kind.as_str(), session_id = %session.id);
+        Ok((token, session))
+    }
+
+    /// Whether `session` has expired at `now`, by its kind's timeouts.
+    pub fn is_expired(&self, session: &Session, now: DateTime<Utc>) -> bool {
+        let cfg = &self.inner.config;
+        let age = now - session.created_at;
+        match session.kind {
+            SessionKind::Standard => {
+                age > delta(cfg.absolute_timeout)
+                    || now - session.last_active_at > delta(cfg.idle_timeout)
+            }
+            SessionKind::RememberMe => age > delta(cfg.session_ttl),
+            SessionKind::MfaPending => age > delta(cfg.mfa_pending_ttl),
+        }
+    }
+
+    /// The session for a raw token and its user, or `None`.
+    ///
+    /// One store query on the hot path. An expired session is deleted when
+    /// seen. `last_active_at` is written only when it is older than
+    /// `touch_interval`, never on every request.
+    pub async fn fetch_session(
+        &self,
+        token: &RawToken,
+    ) -> Result<Option<(Session, User)>, AuthError> {
+        let hash = token.hash();
+        let Some((mut session, user)) = self.inner.store.session_with_user(&hash).await? else {
+            tracing::debug!(name: "sigra.session.fetch", outcome = "not_found");
+            return Ok(None);
+        };
+        let now = self.now();
+        if self.is_expired(&session, now) {
+            if self
+                .inner
+                .store
+                .delete_session_by_hash(&hash)
+                .await?
+                .is_some()
+            {
+                self.audit(
+                    AuditEvent::new(AuditAction::SessionDelete, Some(user.id), now)
+                        .with("reason", "expired")
+                        .with("kind", session.kind.as_str()),
+                )
+                .await?;
+            }
+            tracing::debug!(name: "sigra.session.fetch", outcome = "expired");
+            return Ok(None);
+        }
+        if now - session.last_active_at >= delta(self.inner.config.touch_interval) {
+            self.inner.store.touch_session(session.id, now).await?;
+            session.last_active_at = now;
+        }
+        tracing::debug!(name: "sigra.session.fetch", outcome = "ok");
+        Ok(Some((session, user)))
+    }
+
+    /// Deletes the session with this token (log-out). Returns whether it existed.
+    pub async fn delete_session(&self, token: &RawToken) -> Result<bool, AuthError> {
+        let now = self.now();
+        let Some(user_id) = self
+            .inner
+            .store
+            .delete_session_by_hash(&token.hash())
+            .await?
+        else {
+            return Ok(false);
+        };
+        self.audit(
+            AuditEvent::new(AuditAction::SessionDelete, Some(user_id), now)
+                .with("reason", "log_out"),
+        )
+        .await?;
+        tracing::info!(name: "sigra.auth.logout", outcome = "ok");
+        Ok(true)
+    }
+
+    /// Deletes every session of the user ("log out everywhere"), optionally
+    /// keeping the one with token `except`. One statement: once this returns,
+    /// no deleted session's token works. Returns how many were deleted.
+    pub async fn delete_all_sessions(
+        &self,
+        user_id: UserId,
+        except: Option<&RawToken>,
+    ) -> Result<u64, AuthError> {
+        let now = self.now();
+        let keep = except.map(RawToken::hash);
+        let count = self.inner.store.delete_user_sessions(user_id, keep).await?;
+        self.audit(
+            AuditEvent::new(AuditAction::SessionRevokeAll, Some(user_id), now)
+                .with("count", count.to_string())
+                .with("kept_current", keep.is_some().to_string()),
+        )
+        .await?;
+        tracing::info!(name: "sigra.session.revoke_all", count);
+        Ok(count)
+    }
+
+    /// The user's sessions (with ip, user agent, created and last-active
+    /// times), newest first. Expired ones are left out.
+    pub async fn list_sessions(&self, user_id: UserId) -> Result<Vec<Session>, AuthError> {
+        let now = self.now();
+        let sessions = self.inner.store.list_user_sessions(user_id).await?;
+        Ok(sessions
+            .into_iter()
+            .filter(|s| !self.is_expired(s, now))
+            .collect())
+    }
+
+    /// Re-checks the password in `session` and opens the sudo window.
+    pub async fn confirm_sudo(
+        &self,
+        session: &Session,
+        password: &SecretString,
+    ) -> Result<(), AuthError> {
+        let user = self
+            .inner
+            .store
+            .user_by_id(session.user_id)
+            .await?
+            .ok_or(AuthError::UserNotFound)?;
+        if !self.verify_password(Some(&user), password).await? {
+            return Err(AuthError::InvalidCredentials);
+        }
+        let now = self.now();
+        self.inner.store.set_sudo(session.id, now).await?;
+        self.audit(AuditEvent::new(
+            AuditAction::SudoConfirm,
+            Some(user.id),
+            now,
+        ))
+        .await?;
+        Ok(())
+    }
+
+    /// Whether the password was re-entered in `session` within `sudo_window`.
+    pub fn in_sudo(&self, session: &Session) -> bool {
+        let now = self.now();
+        session
+            .sudo_at
+            .is_some_and(|at| at <= now && now - at <= delta(self.inner.config.sudo_window))
+    }
+
+    /// Revokes every "trust this browser" cookie of the user: one atomic
+    /// increment of the trust epoch. Returns the new epoch.
+    pub async fn revoke_all_trusted_browsers(&self, user_id: UserId) -> Result<i64, AuthError> {
+        let now = self.now();
+        let epoch = match self.inner.store.increment_trust_epoch(user_id).await {
+            Ok(epoch) => epoch,
+            Err(StoreError::NotFound(_)) => return Err(AuthError::UserNotFound),
+            Err(e) => return Err(e.into()),
+        };
+        self.audit(AuditEvent::new(
+            AuditAction::MfaTrustRevoked,
+            Some(user_id),
+            now,
+        ))
+        .await?;
+        tracing::info!(name: "sigra.mfa.trust.revoke_all", outcome = "ok");
+        Ok(epoch)
+    }
+
+    /// The user's current trust epoch.
+    pub async fn current_trust_epoch(&self, user_id: UserId) -> Result<i64, AuthError> {
+        let user = self
+            .inner
+            .store
+            .user_by_id(user_id)
+            .await?
+            .ok_or(AuthError::UserNotFound)?;
+        Ok(user.mfa_trust_epoch)
+    }
+
+    /// Changes the password after checking the current one. Keeps the
+    /// session whose token is `current`; deletes every other session and every
+    /// email token of the user, atomically. Returns how many sessions ended.
+    pub async fn change_password(
+        &self,
+        user_id: UserId,
+        current: &RawToken,
+        current_password: &SecretString,
+        new_password: &SecretString,
+    ) -> Result<u64, AuthError> {
+        let user = self
+            .inner
+            .store
+            .user_by_id(user_id)
+            .await?
+            .ok_or(AuthError::UserNotFound)?;
+        if !self.verify_password(Some(&user), current_password).await? {
+            return Err(AuthError::InvalidCredentials);
+        }
+        self.inner
+            .policy
+            .validate(new_password)
+            .map_err(AuthError::WeakPassword)?;
+        let hash = self.hash_password(new_password).await?;
+        let now = self.now();
+        let deleted = self
+            .inner
+            .store
+            .change_password(user_id, &hash, Some(current.hash()), now)
+            .await?;
+        self.audit(
+            AuditEvent::new(AuditAction::PasswordChange, Some(user_id), now)
+                .with("sessions_deleted", deleted.to_string()),
+        )
+        .await?;
+        tracing::info!(name: "sigra.auth.password_change", outcome = "ok");
+        Ok(deleted)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Unit tests of the service's decisions, with mockall mocks of the ports.
+    //! The real backends are covered by the conformance suite in `tests/`.
+
+    use super::*;
+    use crate::clock::TestClock;
+    use crate::config::Environment;
+    use crate::ids::SessionId;
+    use crate::model::{AuditEvent, EmailToken, MfaCredential};
+    use crate::password::Argon2Hasher;
+    use crate::store::{
+        AuditStore, EmailTokenStore, FailureCount, MfaStore, SessionStore, StoreResult, UserStore,
+    };
+    use crate::token::{TokenContext, TokenHash};
+    use async_trait::async_trait;
+    use chrono::TimeZone;
+    use mockall::{Sequence, mock, predicate::*};
+
+    mock! {
+        #[derive(Debug)]
+        pub Db {}
+        #[async_trait]
+        impl UserStore for Db {
+            async fn insert_user(&self, user: &User) -> StoreResult<()>;
+            async fn user_by_id(&self, id: UserId) -> StoreResult<Option<User>>;
+            async fn user_by_email(&self, email: &str) -> StoreResult<Option<User>>;
+            async fn set_password_hash(&self, id: UserId, hash: &PasswordHash, now: DateTime<Utc>) -> StoreResult<bool>;
+            async fn change_password(&self, id: UserId, hash: &PasswordHash, keep: Option<TokenHash>, now: DateTime<Utc>) -> StoreResult<u64>;
+            async fn record_login_failure(&self, id: UserId, now: DateTime<Utc>, threshold: i32, lock_for: TimeDelta) -> StoreResult<FailureCount>;
+            async fn clear_login_failures(&self, id: UserId) -> StoreResult<()>;
+            async fn increment_trust_epoch(&self, id: UserId) -> StoreResult<i64>;
+            async fn delete_user(&self, id: UserId) -> StoreResult<bool>;
+        }
+        #[async_trait]
+        impl SessionStore for Db {
+            async fn insert_session(&self, session: &Session) -> StoreResult<()>;
+            async fn session_with_user(&self, hash: &TokenHash) -> StoreResult<Option<(Session, User)>>;
+            async fn touch_session(&self, id: SessionId, now: DateTime<Utc>) -> StoreResult<()>;
+            async fn set_sudo(&self, id: SessionId, now: DateTime<Utc>) -> StoreResult<()>;
+            async fn delete_session_by_hash(&self, hash: &TokenHash) -> StoreResult<Option<UserId>>;
+            async fn delete_user_sessions(&self, user: UserId, keep: Option<TokenHash>) -> StoreResult<u64>;
+            async fn list_user_sessions(&self, user: UserId) -> StoreResult<Vec<Session>>;
+        }
+        #[async_trait]
+        impl EmailTokenStore for Db {
+            async fn insert_email_token(&self, token: &EmailToken) -> StoreResult<()>;
+            async fn take_email_token(&self, hash: &TokenHash, context: TokenContext) -> StoreResult<Option<EmailToken>>;
+            async fn delete_user_email_tokens(&self, user: UserId, context: Option<TokenContext>) -> StoreResult<u64>;
+        }
+        #[async_trait]
+        impl MfaStore for Db {
+            async fn upsert_mfa_credential(&self, credential: &MfaCredential) -> StoreResult<()>;
+            async fn mfa_credential(&self, user: UserId) -> StoreResult<Option<MfaCredential>>;
+            async fn confirm_mfa(&self, user: UserId, step: i64, now: DateTime<Utc>) -> StoreResult<bool>;
+            async fn use_totp_step(&self, user: UserId, step: i64) -> StoreResult<bool>;
+            async fn disable_mfa(&self, user: UserId) -> StoreResult<()>;
+            async fn replace_backup_codes(&self, user: UserId, hashes: &[[u8; 32]], now: DateTime<Utc>) -> StoreResult<()>;
+            async fn consume_backup_code(&self, user: UserId, hash: &[u8; 32], now: DateTime<Utc>) -> StoreResult<bool>;
+            async fn remaining_backup_codes(&self, user: UserId) -> StoreResult<u64>;
+        }
+        #[async_trait]
+        impl AuditStore for Db {
+            async fn record_audit(&self, event: &AuditEvent) -> StoreResult<()>;
+            async fn audit_for_user(&self, user: UserId, limit: u32) -> StoreResult<Vec<AuditEvent>>;
+        }
+        #[async_trait]
+        impl Store for Db {
+            async fn ping(&self) -> StoreResult<()>;
+        }
+    }
+
+    fn t0() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 0).unwrap()
+    }
+
+    fn service(db: MockDb) -> (Auth, Arc<TestClock>) {
+        let clock = Arc::new(TestClock::new(t0()));
+        let config = Config::builder(Environment::Test).build().unwrap();
+        let auth = Auth::builder(config, Arc::new(db))
+            .clock(clock.clone())
+            .hasher(Arc::new(Argon2Hasher::for_tests()))
+            .hash_pool(1, 16)
+            .build()
+            .unwrap();
+        (auth, clock)
+    }
+
+    fn pw(s: &str) -> SecretString {
+        SecretString::from(s)
+    }
+
+    fn user_with_password(password: &str) -> User {
+        let hash = Argon2Hasher::for_tests().hash(&pw(password)).unwrap();
+        User::new(
+            UserId::new(t0()),
+            "alice@example.com".into(),
+            Some(hash),
+            t0(),
+        )
+    }
+
+    fn audits(db: &mut MockDb, action: AuditAction, times: usize) {
+        db.expect_record_audit()
+            .withf(move |e| e.action == action)
+            .times(times)
+            .returning(|_| Ok(()));
+    }
+
+    #[tokio::test]
+    async fn register_normalises_checks_and_hashes() {
+        let mut db = MockDb::new();
+        db.expect_user_by_email()
+            .with(eq("alice@example.com"))
+            .times(1)
+            .returning(|_| Ok(None));
+        db.expect_insert_user()
+            .withf(|u| {
+                u.email == "alice@example.com"
+                    && u.password_hash
+                        .as_ref()
+                        .is_some_and(|h| h.as_str().starts_with("$argon2id$"))
+            })
+            .times(1)
+            .returning(|_| Ok(()));
+        audits(&mut db, AuditAction::Register, 1);
+        let (auth, _) = service(db);
+        let user = auth
+            .register("  Alice@Example.COM ", &pw("long enough password"))
+            .await
+            .unwrap();
+        assert_eq!(user.email, "alice@example.com");
+    }
+
+    #[tokio::test]
+    async fn register_refuses_bad_input_before_touching_the_store() {
+        let (auth, _) = service(MockDb::new());
+        assert!(matches!(
+            auth.register("not-an-email", &pw("long enough password"))
+                .await,
+            Err(AuthError::InvalidEmail)
+        ));
+        assert!(matches!(
+            auth.register("a@b.co", &pw("short")).await,
+            Err(AuthError::WeakPassword(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn register_reports_duplicates_found_late_by_the_unique_index() {
+        let mut db = MockDb::new();
+        db.expect_user_by_email().returning(|_| Ok(None));
+        db.expect_insert_user()
+            .returning(|_| Err(StoreError::DuplicateEmail));
+        let (auth, _) = service(db);
+        assert!(matches!(
+            auth.register("a@b.co", &pw("long enough password")).await,
+            Err(AuthError::EmailTaken)
+        ));
+    }
+
+    #[tokio::test]
+    async fn unknown_email_and_wrong_password_are_indistinguishable() {
+        let user = user_with_password("right password");
+        let id = user.id;
+        let mut db = MockDb::new();
+        db.expect_user_by_email()
+            .with(eq("nobody@example.com"))
+            .returning(|_| Ok(None));
+        let found = user.clone();
+        db.expect_user_by_email()
+            .with(eq("alice@example.com"))
+            .returning(move |_| Ok(Some(found.clone())));
+        db.expect_record_login_failure()
+            .with(eq(id), always(), eq(5), eq(TimeDelta::minutes(15)))
+            .times(1)
+            .returning(|_, _, _, _| {
+                Ok(FailureCount {
+                    failed_login_count: 1,
+                    locked_until: None,
+                })
+            });
+        audits(&mut db, AuditAction::LoginFailure, 2);
+        let (auth, _) = service(db);
+        let meta = SessionMeta::default();
+        let unknown = auth
+            .authenticate("nobody@example.com", &pw("whatever pw"), &meta)
+            .await
+            .unwrap_err();
+        let wrong = auth
+            .authenticate("alice@example.com", &pw("wrong password"), &meta)
+            .await
+            .unwrap_err();
+        assert!(matches!(unknown, AuthError::InvalidCredentials));
+        assert!(matches!(wrong, AuthError::InvalidCredentials));
+        assert_eq!(unknown.to_string(), wrong.to_string());
+    }
+
+    #[tokio::test]
+    async fn the_fifth_failure_locks_and_a_locked_account_is_refused_without_verifying() {
+        let user = user_with_password("right password");
+        let mut db = MockDb::new();
+        let found = user.clone();
+        db.expect_user_by_email()
+            .times(1)
+            .returning(move |_| Ok(Some(found.clone())));
+        db.expect_record_login_failure()
+            .times(1)
+            .returning(|_, now, threshold, lock_for| {
+                Ok(FailureCount {
+                    failed_login_count: threshold,
+                    locked_until: Some(now + lock_for),
+                })
+            });
+        audits(&mut db, AuditAction::LoginFailure, 2);
+        audits(&mut db, AuditAction::Lockout, 1);
+        let mut locked = user.clone();
+        locked.failed_login_count = 5;
+        locked.locked_until = Some(t0() + TimeDelta::minutes(15));
+        db.expect_user_by_email()
+            .times(1)
+            .returning(move |_| Ok(Some(locked.clone())));
+        let (auth, _) = service(db);
+        let meta = SessionMeta::default();
+        assert!(matches!(
+            auth.authenticate("alice@example.com", &pw("wrong password"), &meta)
+                .await,
+            Err(AuthError::InvalidCredentials)
+        ));
+        // Even the right password is refused while locked.
+        match auth
+            .authenticate("alice@example.com", &pw("right password"), &meta)
+            .await
+        {
+            Err(AuthError::Locked { until }) => assert_eq!(until, t0() + TimeDelta::minutes(15)),
+            other => panic!("expected Locked, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn an_expired_lock_lets_the_right_password_in_and_clears_the_count() {
+        let mut user = user_with_password("right password");
+        user.failed_login_count = 5;
+        user.locked_until = Some(t0() - TimeDelta::seconds(1));
+        let id = user.id;
+        let mut db = MockDb::new();
+        db.expect_user_by_email()
+            .returning(move |_| Ok(Some(user.clone())));
+        db.expect_clear_login_failures()
+            .with(eq(id))
+            .times(1)
+            .returning(|_| Ok(()));
+        audits(&mut db, AuditAction::LoginSuccess, 1);
+        let (auth, _) = service(db);
+        let user = auth
+            .authenticate(
+                "alice@example.com",
+                &pw("right password"),
+                &SessionMeta::default(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(user.failed_login_count, 0);
+    }
+
+    #[tokio::test]
+    async fn login_rehashes_when_parameters_changed() {
+        // Hashed with cheaper parameters than the service's hasher uses.
+        let cheap = Argon2Hasher::new(crate::password::Argon2Params {
+            memory_kib: 8,
+            iterations: 1,
+            parallelism: 1,
+        })
+        .unwrap();
+        let mut user = user_with_password("x");
+        user.password_hash = Some(cheap.hash(&pw("right password")).unwrap());
+        let mut db = MockDb::new();
+        db.expect_user_by_email()
+            .returning(move |_| Ok(Some(user.clone())));
+        db.expect_set_password_hash()
+            .times(1)
+            .returning(|_, _, _| Ok(true));
+        audits(&mut db, AuditAction::LoginSuccess, 1);
+        let clock = Arc::new(TestClock::new(t0()));
+        let auth = Auth::builder(
+            Config::builder(Environment::Test).build().unwrap(),
+            Arc::new(db),
+        )
+        .clock(clock)
+        .hasher(Arc::new(
+            Argon2Hasher::new(crate::password::Argon2Params {
+                memory_kib: 16,
+                iterations: 1,
+                parallelism: 1,
+            })
+            .unwrap(),
+        ))
+        .build()
+        .unwrap();
+        auth.authenticate(
+            "alice@example.com",
+            &pw("right password"),
+            &SessionMeta::default(),
+        )
+        .await
+        .unwrap();
+    }
+
+    fn session_for(user: &User, kind: SessionKind, at: DateTime<Utc>) -> (RawToken, Session) {
+        let token = RawToken::generate().unwrap();
+        let session = Session::new(user.id, token.hash(), kind, SessionMeta::default(), at);
+        (token, session)
+    }
+
+    #[tokio::test]
+    async fn fetch_does_not_write_on_every_request_but_touches_after_the_interval() {
+        let user = user_with_password("x");
+        let (token, session) = session_for(&user, SessionKind::Standard, t0());
+        let mut db = MockDb::new();
+        let row = (session.clone(), user.clone());
+        db.expect_session_with_user()
+            .with(eq(token.hash()))
+            .times(3)
+            .returning(move |_| Ok(Some(row.clone())));
+        // Exactly one touch, on the third fetch (5 minutes later).
+        db.expect_touch_session()
+            .with(eq(session.id), always())
+            .times(1)
+            .returning(|_, _| Ok(()));
+        let (auth, clock) = service(db);
+        assert!(auth.fetch_session(&token).await.unwrap().is_some());
+        clock.advance(TimeDelta::minutes(4));
+        assert!(auth.fetch_session(&token).await.unwrap().is_some());
+        clock.advance(TimeDelta::minutes(1));
+        let (fresh, _) = auth.fetch_session(&token).await.unwrap().unwrap();
+        assert_eq!(fresh.last_active_at, t0() + TimeDelta::minutes(5));
+    }
+
+    #[tokio::test]
+    async fn an_idle_standard_session_is_deleted_when_seen() {
+        let user = user_with_password("x");
+        let (token, session) = session_for(&user, SessionKind::Standard, t0());
+        let mut db = MockDb::new();
+        let mut seq = Sequence::new();
+        let row = (session.clone(), user.clone());
+        let uid = user.id;
+        db.expect_session_with_user()
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(move |_| Ok(Some(row.clone())));
+        db.expect_delete_session_by_hash()
+            .with(eq(token.hash()))
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(move |_| Ok(Some(uid)));
+        db.expect_record_audit()
+            .withf(|e| {
+                e.action == AuditAction::SessionDelete
+                    && e.metadata.get("reason").map(String::as_str) == Some("expired")
+            })
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_| Ok(()));
+        let (auth, clock) = service(db);
+        clock.advance(TimeDelta::minutes(30) + TimeDelta::seconds(1));
+        assert!(auth.fetch_session(&token).await.unwrap().is_none());
+    }
+
+    #[test]
+    fn timeouts_by_kind() {
+        let (auth, _) = service(MockDb::new());
+        let user = user_with_password("x");
+        let (_, mut standard) = session_for(&user, SessionKind::Standard, t0());
+        // Active every few minutes, but past the 24 h absolute timeout.
+        standard.last_active_at = t0() + TimeDelta::hours(24);
+        assert!(!auth.is_expired(&standard, t0() + TimeDelta::hours(24)));
+        assert!(auth.is_expired(
+            &standard,
+            t0() + TimeDelta::hours(24) + TimeDelta::seconds(1)
+        ));
+        let (_, remember) = session_for(&user, SessionKind::RememberMe, t0());
+        assert!(!auth.is_expired(&remember, t0() + TimeDelta::days(59)));
+        assert!(auth.is_expired(
+            &remember,
+            t0() + TimeDelta::days(60) + TimeDelta::seconds(1)
+        ));
+        let (_, pending) = session_for(&user, SessionKind::MfaPending, t0());
+        assert!(!auth.is_expired(&pending, t0() + TimeDelta::minutes(5)));
+        assert!(auth.is_expired(
+            &pending,
+            t0() + TimeDelta::minutes(5) + TimeDelta::seconds(1)
+        ));
+    }
+
+    #[tokio::test]
+    async fn create_session_stores_only_the_hash_then_audits() {
+        let user = user_with_password("x");
+        let stored: Arc<std::sync::Mutex<Option<Session>>> = Arc::default();
+        let sink = Arc::clone(&stored);
+        let mut db = MockDb::new();
+        let mut seq = Sequence::new();
+        db.expect_insert_session()
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(move |s| {
+                *sink.lock().unwrap() = Some(s.clone());
+                Ok(())
+            });
+        db.expect_record_audit()
+            .withf(|e| e.action == AuditAction::SessionCreate)
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_| Ok(()));
+        let (auth, _) = service(db);
+        let (token, session) = auth
+            .create_session(&user, SessionKind::RememberMe, SessionMeta::default())
+            .await
+            .unwrap();
+        let row = stored.lock().unwrap().clone().unwrap();
+        assert_eq!(row.token_hash, token.hash());
+        assert_eq!(row, session);
+        assert_eq!(row.kind, SessionKind::RememberMe);
+    }
+
+    #[tokio::test]
+    async fn change_password_keeps_the_current_session_only() {
+        let user = user_with_password("old password!");
+        let id = user.id;
+        let current = RawToken::generate().unwrap();
+        let keep = current.hash();
+        let mut db = MockDb::new();
+        db.expect_user_by_id()
+            .returning(move |_| Ok(Some(user.clone())));
+        db.expect_change_password()
+            .withf(move |uid, _, k, _| *uid == id && *k == Some(keep))
+            .times(1)
+            .returning(|_, _, _, _| Ok(3));
+        audits(&mut db, AuditAction::PasswordChange, 1);
+        let (auth, _) = service(db);
+        assert!(matches!(
+            auth.change_password(id, &current, &pw("wrong"), &pw("new password!!"))
+                .await,
+            Err(AuthError::InvalidCredentials)
+        ));
+        assert_eq!(
+            auth.change_password(id, &current, &pw("old password!"), &pw("new password!!"))
+                .await
+                .unwrap(),
+            3
+        );
+    }
+
+    #[tokio::test]
+    async fn sudo_window_is_five_minutes() {
+        let user = user_with_password("pw pw pw pw");
+        let (_, mut session) = session_for(&user, SessionKind::Standard, t0());
+        let mut db = MockDb::new();
+        db.expect_user_by_id()
+            .returning(move |_| Ok(Some(user.clone())));
+        db.expect_set_sudo().times(1).returning(|_, _| Ok(()));
+        audits(&mut db, AuditAction::SudoConfirm, 1);
+        let (auth, clock) = service(db);
+        assert!(!auth.in_sudo(&session));
+        assert!(matches!(
+            auth.confirm_sudo(&session, &pw("nope")).await,
+            Err(AuthError::InvalidCredentials)
+        ));
+        auth.confirm_sudo(&session, &pw("pw pw pw pw"))
+            .await
+            .unwrap();
+        session.sudo_at = Some(t0());
+        clock.advance(TimeDelta::minutes(5));
+        assert!(auth.in_sudo(&session));
+        clock.advance(TimeDelta::seconds(1));
+        assert!(!auth.in_sudo(&session));
+    }
+
+    #[tokio::test]
+    async fn trust_revocation_is_one_increment() {
+        let id = UserId::new(t0());
+        let mut db = MockDb::new();
+        db.expect_increment_trust_epoch()
+            .with(eq(id))
+            .times(1)
+            .returning(|_| Ok(4));
+        db.expect_increment_trust_epoch()
+            .returning(|_| Err(StoreError::NotFound("user")));
+        audits(&mut db, AuditAction::MfaTrustRevoked, 1);
+        let (auth, _) = service(db);
+        assert_eq!(auth.revoke_all_trusted_browsers(id).await.unwrap(), 4);
+        assert!(matches!(
+            auth.revoke_all_trusted_browsers(id).await,
+            Err(AuthError::UserNotFound)
+        ));
+    }
+
+    #[test]
+    fn email_checks() {
+        for ok in ["a@b.co", "first.last+tag@sub.example.org"] {
+            assert!(is_valid_email(ok), "{ok}");
+        }
+        for bad in [
+            "", "a", "a@b", "@b.co", "a@.co", "a@b.co.", "a b@c.de", "a@b..co", "a@b@c.de",
+        ] {
+            assert!(!is_valid_email(bad), "{bad}");
+        }
+        assert_eq!(
+            normalize_email("  MiXeD@Example.COM\n"),
+            "mixed@example.com"
+        );
+    }
+}
