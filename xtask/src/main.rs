@@ -209,20 +209,29 @@ fn bench(extra: &[String]) -> Result {
         args.push("--");
         args.extend(extra.iter().copied());
     }
+    services()?;
     step(
         "bench",
         "cargo",
         &args,
-        &[],
+        &[("SIGRA_TEST_POSTGRES_URL", POSTGRES_URL), ("SIGRA_TEST_REDIS_URL", REDIS_URL)],
         "read the benchmark's output above.",
     )?;
-    let table = criterion_table(&workspace_root().join("target/criterion"))?;
-    write_section(
-        &workspace_root().join("docs/benchmarks.md"),
-        "criterion",
-        &table,
-    )?;
-    eprintln!("\n{table}\nwritten to docs/benchmarks.md");
+    let root = workspace_root();
+    let doc = root.join("docs/benchmarks.md");
+    let table = criterion_table(&root.join("target/criterion"))?;
+    write_section(&doc, "criterion", &table)?;
+    // Throughput benchmarks write their own markdown tables; each becomes a section.
+    if let Ok(entries) = fs::read_dir(root.join("target/sigra-bench")) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let stem = path.file_stem().and_then(|s| s.to_str()).map(str::to_owned);
+            if let (Some(stem), Ok(body)) = (stem, fs::read_to_string(&path)) {
+                write_section(&doc, &stem, &body)?;
+            }
+        }
+    }
+    eprintln!("\n{table}\nresults written to docs/benchmarks.md");
     Ok(())
 }
 

@@ -1,7 +1,8 @@
 //! The records Sigra stores: users, sessions, email tokens, MFA credentials, audit events.
 //!
-//! These are plain data. Raw tokens never appear here: sessions and email
-//! tokens carry only a [`TokenHash`].
+//! These are plain data with public fields, so a store can build them from a
+//! row without extra work on the hot path. Raw tokens never appear here:
+//! sessions and email tokens carry only a [`TokenHash`].
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -17,7 +18,6 @@ use crate::token::{TokenContext, TokenHash};
 
 /// A user account.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct User {
     /// Stable id.
     pub id: UserId,
@@ -155,7 +155,6 @@ impl SessionMeta {
 
 /// One row of `user_sessions`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct Session {
     /// Stable id (safe to show and log).
     pub id: SessionId,
@@ -202,7 +201,6 @@ impl Session {
 
 /// One row of `user_tokens`: a single-use email token.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct EmailToken {
     /// SHA-256 of the raw token.
     pub token_hash: TokenHash,
@@ -237,7 +235,6 @@ impl EmailToken {
 
 /// A user's TOTP credential.
 #[derive(Clone, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct MfaCredential {
     /// Owner.
     pub user_id: UserId,
@@ -376,7 +373,6 @@ impl FromStr for AuditAction {
 
 /// One row of `audit_events`. Metadata never holds secrets, tokens, passwords or codes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct AuditEvent {
     /// Row id (UUIDv7, so rows sort by time).
     pub id: Uuid,

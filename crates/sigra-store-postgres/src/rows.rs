@@ -8,9 +8,10 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
 use sigra_core::ids::{SessionId, UserId};
-use sigra_core::model::{AuditAction, AuditEvent, EmailToken, MfaCredential, Session, SessionKind, UnknownName, User};
+use sigra_core::model::{
+    AuditAction, AuditEvent, EmailToken, MfaCredential, Session, SessionKind, UnknownName, User,
+};
 use sigra_core::password::PasswordHash;
 use sigra_core::store::{StoreError, StoreResult};
 use sigra_core::token::{TokenContext, TokenHash};
@@ -62,7 +63,9 @@ macro_rules! audit_columns {
     };
 }
 
-pub(crate) use {audit_columns, email_token_columns, mfa_credential_columns, session_columns, user_columns};
+pub(crate) use {
+    audit_columns, email_token_columns, mfa_credential_columns, session_columns, user_columns,
+};
 
 fn get<'r, T>(row: &'r PgRow, column: &str) -> StoreResult<T>
 where
@@ -74,18 +77,20 @@ where
 /// A user from the `u_*` columns of [`user_columns!`].
 pub(crate) fn user_from_row(row: &PgRow) -> StoreResult<User> {
     let id: Uuid = get(row, "u_id")?;
-    let email: String = get(row, "u_email")?;
     let password_hash: Option<String> = get(row, "u_password_hash")?;
-    let created_at: DateTime<Utc> = get(row, "u_created_at")?;
-    let mut user = User::new(UserId::from_uuid(id), email, password_hash.map(PasswordHash::from_phc), created_at);
-    user.confirmed_at = get(row, "u_confirmed_at")?;
-    user.mfa_enabled = get(row, "u_mfa_enabled")?;
-    user.mfa_trust_epoch = get(row, "u_mfa_trust_epoch")?;
-    user.failed_login_count = get(row, "u_failed_login_count")?;
-    user.locked_until = get(row, "u_locked_until")?;
-    user.updated_at = get(row, "u_updated_at")?;
-    user.deletion_scheduled_at = get(row, "u_deletion_scheduled_at")?;
-    Ok(user)
+    Ok(User {
+        id: UserId::from_uuid(id),
+        email: get(row, "u_email")?,
+        password_hash: password_hash.map(PasswordHash::from_phc),
+        confirmed_at: get(row, "u_confirmed_at")?,
+        mfa_enabled: get(row, "u_mfa_enabled")?,
+        mfa_trust_epoch: get(row, "u_mfa_trust_epoch")?,
+        failed_login_count: get(row, "u_failed_login_count")?,
+        locked_until: get(row, "u_locked_until")?,
+        created_at: get(row, "u_created_at")?,
+        updated_at: get(row, "u_updated_at")?,
+        deletion_scheduled_at: get(row, "u_deletion_scheduled_at")?,
+    })
 }
 
 /// A session from the `s_*` columns of [`session_columns!`].
@@ -94,21 +99,17 @@ pub(crate) fn session_from_row(row: &PgRow) -> StoreResult<Session> {
     let user_id: Uuid = get(row, "s_user_id")?;
     let token_hash: [u8; 32] = get(row, "s_token_hash")?;
     let kind: String = get(row, "s_kind")?;
-    let kind: SessionKind = kind.parse().map_err(StoreError::backend)?;
-    let created_at: DateTime<Utc> = get(row, "s_created_at")?;
-    let mut session = Session::new(
-        UserId::from_uuid(user_id),
-        TokenHash::from_bytes(token_hash),
-        kind,
-        sigra_core::model::SessionMeta::default(),
-        created_at,
-    );
-    session.id = SessionId::from_uuid(id);
-    session.last_active_at = get(row, "s_last_active_at")?;
-    session.sudo_at = get(row, "s_sudo_at")?;
-    session.ip = get(row, "s_ip")?;
-    session.user_agent = get(row, "s_user_agent")?;
-    Ok(session)
+    Ok(Session {
+        id: SessionId::from_uuid(id),
+        user_id: UserId::from_uuid(user_id),
+        token_hash: TokenHash::from_bytes(token_hash),
+        kind: kind.parse::<SessionKind>().map_err(StoreError::backend)?,
+        created_at: get(row, "s_created_at")?,
+        last_active_at: get(row, "s_last_active_at")?,
+        sudo_at: get(row, "s_sudo_at")?,
+        ip: get(row, "s_ip")?,
+        user_agent: get(row, "s_user_agent")?,
+    })
 }
 
 /// An email token from the columns of [`email_token_columns!`].
@@ -129,7 +130,11 @@ pub(crate) fn email_token_from_row(row: &PgRow) -> StoreResult<EmailToken> {
 /// A TOTP credential from the columns of [`mfa_credential_columns!`].
 pub(crate) fn mfa_credential_from_row(row: &PgRow) -> StoreResult<MfaCredential> {
     let user_id: Uuid = get(row, "user_id")?;
-    let mut credential = MfaCredential::new(UserId::from_uuid(user_id), get(row, "secret_encrypted")?, get(row, "created_at")?);
+    let mut credential = MfaCredential::new(
+        UserId::from_uuid(user_id),
+        get(row, "secret_encrypted")?,
+        get(row, "created_at")?,
+    );
     credential.last_used_step = get(row, "last_used_step")?;
     credential.confirmed_at = get(row, "confirmed_at")?;
     Ok(credential)
@@ -142,16 +147,23 @@ pub(crate) fn audit_from_row(row: &PgRow) -> StoreResult<AuditEvent> {
     let action: String = get(row, "action")?;
     let action: AuditAction = action.parse().map_err(StoreError::backend)?;
     let Json(metadata): Json<BTreeMap<String, String>> = get(row, "metadata")?;
-    let mut event = AuditEvent::new(action, user_id.map(UserId::from_uuid), get(row, "created_at")?);
-    event.id = id;
-    event.ip = get(row, "ip")?;
-    event.metadata = metadata;
-    Ok(event)
+    Ok(AuditEvent {
+        id,
+        user_id: user_id.map(UserId::from_uuid),
+        action,
+        ip: get(row, "ip")?,
+        metadata,
+        created_at: get(row, "created_at")?,
+    })
 }
 
 /// Parses a stored token context; an unknown name is a backend error whose
 /// source is an [`UnknownName`], as for every other stored enum.
 fn parse_context(name: String) -> StoreResult<TokenContext> {
-    name.parse()
-        .map_err(|_| StoreError::backend(UnknownName { what: "token context", value: name }))
+    name.parse().map_err(|_| {
+        StoreError::backend(UnknownName {
+            what: "token context",
+            value: name,
+        })
+    })
 }

@@ -42,7 +42,10 @@ impl PostgresStore {
     /// Like [`PostgresStore::connect`], with at most `max_connections`
     /// connections. For any other pool setting, build a [`PgPool`] with
     /// [`PgPoolOptions`] and use [`PostgresStore::from_pool`].
-    pub async fn connect_with_options(url: &str, max_connections: u32) -> Result<Self, PostgresStoreError> {
+    pub async fn connect_with_options(
+        url: &str,
+        max_connections: u32,
+    ) -> Result<Self, PostgresStoreError> {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(DEFAULT_ACQUIRE_TIMEOUT)

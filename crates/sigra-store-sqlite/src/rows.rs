@@ -62,40 +62,38 @@ pub(crate) fn hash(row: &SqliteRow, col: &'static str) -> Result<TokenHash> {
 }
 
 pub(crate) fn user(row: &SqliteRow) -> Result<User> {
-    let id: Uuid = row.try_get("u_id")?;
-    let mut user = User::new(
-        UserId::from_uuid(id),
-        row.try_get("u_email")?,
-        row.try_get::<Option<String>, _>("u_password_hash")?
+    Ok(User {
+        id: UserId::from_uuid(row.try_get("u_id")?),
+        email: row.try_get("u_email")?,
+        password_hash: row
+            .try_get::<Option<String>, _>("u_password_hash")?
             .map(PasswordHash::from_phc),
-        time(row, "u_created_at")?,
-    );
-    user.confirmed_at = opt_time(row, "u_confirmed_at")?;
-    user.mfa_enabled = row.try_get("u_mfa_enabled")?;
-    user.mfa_trust_epoch = row.try_get("u_mfa_trust_epoch")?;
-    user.failed_login_count = row.try_get("u_failed_login_count")?;
-    user.locked_until = opt_time(row, "u_locked_until")?;
-    user.updated_at = time(row, "u_updated_at")?;
-    user.deletion_scheduled_at = opt_time(row, "u_deletion_scheduled_at")?;
-    Ok(user)
+        confirmed_at: opt_time(row, "u_confirmed_at")?,
+        mfa_enabled: row.try_get("u_mfa_enabled")?,
+        mfa_trust_epoch: row.try_get("u_mfa_trust_epoch")?,
+        failed_login_count: row.try_get("u_failed_login_count")?,
+        locked_until: opt_time(row, "u_locked_until")?,
+        created_at: time(row, "u_created_at")?,
+        updated_at: time(row, "u_updated_at")?,
+        deletion_scheduled_at: opt_time(row, "u_deletion_scheduled_at")?,
+    })
 }
 
 pub(crate) fn session(row: &SqliteRow) -> Result<Session> {
     let kind: String = row.try_get("s_kind")?;
-    let kind = kind
-        .parse()
-        .map_err(|e| SqliteStoreError::corrupt_with("session kind", e))?;
-    let mut session = Session::new(
-        UserId::from_uuid(row.try_get("s_user_id")?),
-        hash(row, "s_token_hash")?,
-        kind,
-        sigra_core::model::SessionMeta::new(row.try_get("s_ip")?, row.try_get("s_user_agent")?),
-        time(row, "s_created_at")?,
-    );
-    session.id = SessionId::from_uuid(row.try_get("s_id")?);
-    session.last_active_at = time(row, "s_last_active_at")?;
-    session.sudo_at = opt_time(row, "s_sudo_at")?;
-    Ok(session)
+    Ok(Session {
+        id: SessionId::from_uuid(row.try_get("s_id")?),
+        user_id: UserId::from_uuid(row.try_get("s_user_id")?),
+        token_hash: hash(row, "s_token_hash")?,
+        kind: kind
+            .parse()
+            .map_err(|e| SqliteStoreError::corrupt_with("session kind", e))?,
+        created_at: time(row, "s_created_at")?,
+        last_active_at: time(row, "s_last_active_at")?,
+        sudo_at: opt_time(row, "s_sudo_at")?,
+        ip: row.try_get("s_ip")?,
+        user_agent: row.try_get("s_user_agent")?,
+    })
 }
 
 pub(crate) fn email_token(row: &SqliteRow) -> Result<EmailToken> {
