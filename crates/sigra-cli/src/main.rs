@@ -1,6 +1,12 @@
-//! The `sigra` command: secrets and keys today; the demo server, migrations,
-//! `doctor` and job workers as their crates land (see `docs/ARCHITECTURE.md`).
+//! The `sigra` command: the demo server, migrations, secrets and keys.
+//!
+//! `sigra serve` is the first thing a new user runs: it starts the demo app
+//! on an embedded SQLite file (or the `DATABASE_URL` given), migrated on
+//! start, and prints the URL to open.
 
+mod serve;
+
+use std::collections::HashMap;
 use std::process::ExitCode;
 
 use secrecy::ExposeSecret;
@@ -8,18 +14,25 @@ use sigra_core::encryption::EncryptionKey;
 use sigra_core::keys::SecretKeyBase;
 
 const USAGE: &str = "\
-usage: sigra <command>
+usage: sigra <command> [options]
 
 commands:
+  serve [--port N] [--database-url URL]
+               run the demo app (default: SQLite file ./sigra-dev.sqlite, port 4000)
+  migrate [--database-url URL]
+               apply the database migrations and exit
   gen-secret   print a new SECRET_KEY_BASE (64 random bytes, base64url)
   gen-key      print a new ENCRYPTION_KEY (32 random bytes, base64)
-  serve        the demo app (not in this build yet: arrives with sigra-web)
-  migrate      run database migrations (not in this build yet: arrives with the stores)
+
+Configuration comes from the environment (DATABASE_URL, SECRET_KEY_BASE,
+PUBLIC_URL, PORT, SIGRA_ENV, …); the flags override it. See docs/guides/configuration.md.
 ";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
+        Some("serve") => run(serve::serve(&args[1..])),
+        Some("migrate") => run(serve::migrate(&args[1..])),
         Some("gen-secret") => match SecretKeyBase::generate_printable() {
             Ok(secret) => {
                 println!("{}", secret.expose_secret());
@@ -34,9 +47,8 @@ fn main() -> ExitCode {
             }
             Err(e) => fail(&e.to_string()),
         },
-        Some(cmd @ ("serve" | "migrate" | "doctor" | "jobs" | "reencrypt")) => fail(&format!(
-            "`sigra {cmd}` is not part of this build yet: it needs crates that are still empty \
-             (see the status table in README.md)"
+        Some(cmd @ ("doctor" | "jobs" | "reencrypt")) => fail(&format!(
+            "`sigra {cmd}` is not part of this build yet (see the status table in README.md)"
         )),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
@@ -49,7 +61,30 @@ fn main() -> ExitCode {
     }
 }
 
+fn run(result: Result<(), String>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => fail(&message),
+    }
+}
+
 fn fail(message: &str) -> ExitCode {
     eprintln!("sigra: {message}");
     ExitCode::from(2)
+}
+
+/// The process environment as a map, with `--flag value` overrides applied.
+pub(crate) fn env_with_flags(args: &[String]) -> Result<HashMap<String, String>, String> {
+    let mut vars: HashMap<String, String> = std::env::vars().collect();
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        let var = match flag.as_str() {
+            "--port" => "PORT",
+            "--database-url" => "DATABASE_URL",
+            other => return Err(format!("unknown option {other:?}\n\n{USAGE}")),
+        };
+        let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
+        vars.insert(var.to_owned(), value.clone());
+    }
+    Ok(vars)
 }

@@ -36,7 +36,7 @@ pub mod keys;
 pub mod mfa;
 pub mod model;
 pub mod password;
-mod random;
+pub mod random;
 pub mod rate_limit;
 pub mod signing;
 pub mod store;

@@ -1,4 +1,6 @@
 //! Cryptographically secure randomness from the operating system, via `ring`.
+//!
+//! Only the error type is public; generation stays inside the crate.
 
 use ring::rand::{SecureRandom, SystemRandom};
 use thiserror::Error;

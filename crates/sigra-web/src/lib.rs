@@ -1,5 +1,141 @@
 //! The axum/tower adapter for Sigra.
 //!
-//! This crate is part of the Sigra workspace plan (see `docs/ARCHITECTURE.md`)
-//! and holds no public API yet: it is filled in by its own issue. It exposes
-//! nothing that pretends to work.
+//! [`Sigra`] wraps an [`Auth`] service. Its [`layer`](Sigra::layer) reads
+//! Sigra's cookies on every request, looks the session up, enforces CSRF and
+//! origin checks on state-changing requests and writes cookies and security
+//! headers on the way out; its [`routes`](Sigra::routes) are the default
+//! pages (register, log in, log out, settings, `/health`). Handlers use the
+//! [`CurrentUser`], [`MaybeUser`] and [`AuthSession`] extractors.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use axum::{Router, routing::get};
+//! use sigra_core::auth::Auth;
+//! use sigra_core::config::Config;
+//! use sigra_store_sqlite::SqliteStore;
+//! use sigra_web::{CurrentUser, Sigra};
+//!
+//! async fn dashboard(current: CurrentUser) -> String {
+//!     format!("Signed in as {}", current.user.email)
+//! }
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let store = SqliteStore::connect("sqlite://app.db").await?;
+//! store.migrate().await?;
+//! let sigra = Sigra::new(Auth::new(Config::from_env()?, Arc::new(store))?);
+//! let app = Router::new()
+//!     .route("/dashboard", get(dashboard))   // 303 to /users/log-in when signed out
+//!     .merge(sigra.routes())                 // register, log in, log out, settings, /health
+//!     .layer(sigra.layer());                 // sessions, remember-me, CSRF, security headers
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:4000").await?;
+//! axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! **Architecture invariant:** this is the only Sigra crate that knows HTTP,
+//! and every failure in it becomes a deliberate response (303, 401, 403,
+//! 422, 429, 503), never a panic.
+
+// Rejections are `Response`s by axum's convention; boxing them buys nothing here.
+#![allow(clippy::result_large_err)]
+
+mod cookies;
+mod extract;
+mod layer;
+mod pages;
+pub mod rate_limit;
+mod routes;
+mod state;
+
+use std::fmt;
+use std::sync::Arc;
+
+use axum::Router;
+use sigra_core::auth::Auth;
+use sigra_core::keys::KeyRing;
+use sigra_core::rate_limit::RateLimiter;
+use sigra_core::signing::MessageSigner;
+
+pub use cookies::{Flash, FlashKind};
+pub use extract::{AuthSession, CurrentUser, LOG_IN_PATH, MaybeUser};
+pub use layer::{CSRF_FIELD, CSRF_HEADER, SigraLayer, SigraService};
+pub use state::CurrentScope;
+
+/// Sigra for an axum app: the [`Auth`] service plus the keys and limiter the
+/// HTTP layer needs. Cheap to clone.
+#[derive(Clone)]
+pub struct Sigra {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    auth: Auth,
+    session_signer: MessageSigner,
+    remember_signer: MessageSigner,
+    limiter: Arc<dyn RateLimiter>,
+    public_origin: String,
+}
+
+impl fmt::Debug for Sigra {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sigra")
+            .field("auth", &self.inner.auth)
+            .field("limiter", &self.inner.limiter)
+            .finish()
+    }
+}
+
+impl Sigra {
+    /// Sigra over `auth`, with the in-memory rate limiter.
+    pub fn new(auth: Auth) -> Self {
+        Self::with_limiter(auth, Arc::new(rate_limit::MemoryRateLimiter::new()))
+    }
+
+    /// Sigra over `auth` with another rate-limit backend (e.g. Redis).
+    pub fn with_limiter(auth: Auth, limiter: Arc<dyn RateLimiter>) -> Self {
+        let keys = KeyRing::from_config(auth.config());
+        let url = &auth.config().public_url;
+        let public_origin = url.origin().ascii_serialization();
+        Self {
+            inner: Arc::new(Inner {
+                session_signer: MessageSigner::new(&keys, cookies::SESSION_PURPOSE),
+                remember_signer: MessageSigner::new(&keys, cookies::REMEMBER_PURPOSE),
+                auth,
+                limiter,
+                public_origin,
+            }),
+        }
+    }
+
+    /// The authentication service.
+    pub fn auth(&self) -> &Auth {
+        &self.inner.auth
+    }
+
+    /// The rate limiter.
+    pub fn limiter(&self) -> &Arc<dyn RateLimiter> {
+        &self.inner.limiter
+    }
+
+    /// The layer that authenticates every request (wrap the whole app with it).
+    pub fn layer(&self) -> SigraLayer {
+        SigraLayer {
+            sigra: self.clone(),
+        }
+    }
+
+    /// The default pages: `/users/register`, `/users/log-in`, `/users/log-out`,
+    /// `/users/settings`, `/users/settings/sessions/log-out-all`, `/health`
+    /// and `/sigra/style.css`.
+    pub fn routes(&self) -> Router {
+        routes::routes(self)
+    }
+
+    /// The demo app (`sigra serve`): the default pages plus a home page and a
+    /// `/dashboard` only signed-in users see, wrapped in the layer.
+    pub fn demo_app(&self) -> Router {
+        routes::demo_routes()
+            .merge(self.routes())
+            .layer(self.layer())
+    }
+}

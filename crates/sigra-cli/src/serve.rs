@@ -1,0 +1,148 @@
+//! `sigra serve` and `sigra migrate`.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use sigra_core::auth::Auth;
+use sigra_core::config::Config;
+use sigra_core::store::Store;
+use sigra_store_postgres::PostgresStore;
+use sigra_store_sqlite::SqliteStore;
+use sigra_web::Sigra;
+
+use crate::env_with_flags;
+
+/// The SQLite file the demo uses when no `DATABASE_URL` is given.
+const DEFAULT_DATABASE_URL: &str = "sqlite://sigra-dev.sqlite";
+
+fn config(mut vars: HashMap<String, String>) -> Result<Config, String> {
+    // `sigra serve` is the demo: dev unless told otherwise, and in dev the
+    // public URL follows the port it listens on.
+    vars.entry("SIGRA_ENV".to_owned())
+        .or_insert_with(|| "dev".to_owned());
+    let dev = vars
+        .get("SIGRA_ENV")
+        .is_some_and(|e| !e.eq_ignore_ascii_case("prod"));
+    if dev {
+        vars.entry("DATABASE_URL".to_owned())
+            .or_insert_with(|| DEFAULT_DATABASE_URL.to_owned());
+        let port = vars
+            .get("PORT")
+            .cloned()
+            .unwrap_or_else(|| "4000".to_owned());
+        vars.entry("PUBLIC_URL".to_owned())
+            .or_insert_with(|| format!("http://127.0.0.1:{port}"));
+    }
+    let config =
+        Config::from_env_map(&vars).map_err(|e| format!("the environment is not usable:\n{e}"))?;
+    for warning in config.warnings() {
+        eprintln!("warning: {warning}");
+    }
+    Ok(config)
+}
+
+async fn open_store(config: &Config) -> Result<Arc<dyn Store>, String> {
+    use secrecy::ExposeSecret;
+    let url = config
+        .database_url
+        .as_ref()
+        .map(|u| u.expose_secret().to_owned())
+        .ok_or("DATABASE_URL is not set (postgres://… or sqlite://…)")?;
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let store = PostgresStore::connect(&url)
+            .await
+            .map_err(|e| format!("cannot connect to PostgreSQL: {e}"))?;
+        store
+            .migrate()
+            .await
+            .map_err(|e| format!("PostgreSQL migration failed: {e}"))?;
+        Ok(Arc::new(store))
+    } else {
+        let store = SqliteStore::connect(&url)
+            .await
+            .map_err(|e| format!("cannot open SQLite database: {e}"))?;
+        store
+            .migrate()
+            .await
+            .map_err(|e| format!("SQLite migration failed: {e}"))?;
+        Ok(Arc::new(store))
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .try_init();
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))
+}
+
+/// `sigra migrate`: applies the migrations and exits.
+pub(crate) fn migrate(args: &[String]) -> Result<(), String> {
+    let config = config(env_with_flags(args)?)?;
+    runtime()?.block_on(async {
+        open_store(&config).await?;
+        println!("migrations applied");
+        Ok(())
+    })
+}
+
+/// `sigra serve`: the demo app.
+pub(crate) fn serve(args: &[String]) -> Result<(), String> {
+    init_tracing();
+    let config = config(env_with_flags(args)?)?;
+    runtime()?.block_on(async move {
+        let store = open_store(&config).await?;
+        let addr = SocketAddr::from(([127, 0, 0, 1], config.port));
+        let url = config.public_url.to_string();
+        let env = config.env;
+        let auth =
+            Auth::new(config, store).map_err(|e| format!("cannot start authentication: {e}"))?;
+        let app = Sigra::new(auth).demo_app();
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+        println!("Sigra demo ({env}) listening on http://{addr}");
+        println!("Open {url} and register an account.");
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| format!("server error: {e}"))?;
+        println!("Sigra demo stopped.");
+        Ok(())
+    })
+}
+
+/// Resolves on Ctrl-C or SIGTERM, so in-flight requests finish before exit.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

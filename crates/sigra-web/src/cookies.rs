@@ -1,0 +1,234 @@
+//! The contents of Sigra's signed cookies, and reading cookies from a request.
+//!
+//! `_sigra_session` carries the session token, the CSRF token, the return
+//! path and a flash message, as JSON signed for the purpose
+//! `"sigra-session"`. `_sigra_remember_me` carries the same session token,
+//! signed for `"sigra-remember-me"`. Both are signed, not encrypted: they hold
+//! nothing but an opaque token (useless once its row is deleted) and
+//! non-secret data. Any value that fails to decode or verify — malformed,
+//! oversized, tampered, expired, signed with another key — reads as absent.
+
+use chrono::{DateTime, Utc};
+use http::HeaderMap;
+use secrecy::ExposeSecret;
+use serde::{Deserialize, Serialize};
+use sigra_core::signing::{MAX_SIGNED_LEN, MessageSigner};
+use sigra_core::token::RawToken;
+
+/// Purpose of the session cookie's signing key.
+pub(crate) const SESSION_PURPOSE: &str = "sigra-session";
+/// Purpose of the remember-me cookie's signing key.
+pub(crate) const REMEMBER_PURPOSE: &str = "sigra-remember-me";
+
+/// A one-shot message shown on the next page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Flash {
+    /// `info` or `error`.
+    pub kind: FlashKind,
+    /// The text, shown HTML-escaped.
+    pub message: String,
+}
+
+/// The kind of a flash message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FlashKind {
+    /// A confirmation.
+    Info,
+    /// A problem.
+    Error,
+}
+
+/// What `_sigra_session` holds, decoded.
+#[derive(Debug, Default)]
+pub(crate) struct SessionCookie {
+    pub(crate) token: Option<RawToken>,
+    pub(crate) csrf: String,
+    pub(crate) return_to: Option<String>,
+    pub(crate) flash: Option<Flash>,
+    /// Verified only with `SECRET_KEY_BASE_OLD`: re-sign it on the way out.
+    pub(crate) signed_with_old_key: bool,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Wire {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    t: Option<String>,
+    c: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    r: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    f: Option<Flash>,
+}
+
+/// A fresh CSRF token: 32 random bytes, base64url.
+pub(crate) fn new_csrf() -> Option<String> {
+    RawToken::generate()
+        .ok()
+        .map(|t| t.encode().expose_secret().to_owned())
+}
+
+/// Whether `path` is a safe place to send a user back to: a local absolute
+/// path, never `//host` or a scheme (no open redirects).
+pub(crate) fn is_local_path(path: &str) -> bool {
+    path.starts_with('/')
+        && !path.starts_with("//")
+        && !path.starts_with("/\\")
+        && path.len() <= 512
+        && !path.chars().any(|c| c.is_control())
+}
+
+impl SessionCookie {
+    pub(crate) fn decode(signer: &MessageSigner, value: &str, now: DateTime<Utc>) -> Option<Self> {
+        let verified = signer.verify(value, now).ok()?;
+        let wire: Wire = serde_json::from_slice(&verified.data).ok()?;
+        let token = match wire.t {
+            Some(t) => Some(RawToken::decode(&t).ok()?),
+            None => None,
+        };
+        // A CSRF token we did not mint has the wrong shape: treat the cookie as absent.
+        if RawToken::decode(&wire.c).is_err() {
+            return None;
+        }
+        Some(Self {
+            token,
+            csrf: wire.c,
+            return_to: wire.r.filter(|r| is_local_path(r)),
+            flash: wire.f,
+            signed_with_old_key: verified.signed_with_old_key,
+        })
+    }
+
+    pub(crate) fn encode(
+        &self,
+        signer: &MessageSigner,
+        now: DateTime<Utc>,
+        max_age: std::time::Duration,
+    ) -> String {
+        let wire = Wire {
+            t: self
+                .token
+                .as_ref()
+                .map(|t| t.encode().expose_secret().to_owned()),
+            c: self.csrf.clone(),
+            r: self.return_to.clone(),
+            f: self.flash.clone(),
+        };
+        // Serialising plain strings cannot fail; an empty payload would simply not verify later.
+        let json = serde_json::to_vec(&wire).unwrap_or_default();
+        signer.sign(&json, now, max_age)
+    }
+}
+
+/// Decodes `_sigra_remember_me`: the session token, and whether only the old
+/// secret verified it (then it is re-signed on the way out).
+pub(crate) fn decode_remember(
+    signer: &MessageSigner,
+    value: &str,
+    now: DateTime<Utc>,
+) -> Option<(RawToken, bool)> {
+    let verified = signer.verify(value, now).ok()?;
+    let bytes: [u8; 32] = verified.data.as_slice().try_into().ok()?;
+    Some((RawToken::from_bytes(bytes), verified.signed_with_old_key))
+}
+
+/// Encodes `_sigra_remember_me`.
+pub(crate) fn encode_remember(
+    signer: &MessageSigner,
+    token: &RawToken,
+    now: DateTime<Utc>,
+    max_age: std::time::Duration,
+) -> String {
+    signer.sign(token.expose_bytes(), now, max_age)
+}
+
+/// The value of cookie `name` in the request, if present exactly once and of
+/// sane size. A duplicated cookie name is treated as absent: a sibling
+/// subdomain could otherwise plant a second value.
+pub(crate) fn read_cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    let mut found = None;
+    for header in headers.get_all(http::header::COOKIE) {
+        let Ok(header) = header.to_str() else {
+            continue;
+        };
+        for pair in header.split(';') {
+            let Some((k, v)) = pair.trim().split_once('=') else {
+                continue;
+            };
+            if k == name {
+                if found.is_some() {
+                    return None;
+                }
+                found = Some(v.trim_matches('"'));
+            }
+        }
+    }
+    found.filter(|v| v.len() <= MAX_SIGNED_LEN)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use sigra_core::keys::{KeyRing, SecretKeyBase};
+    use std::time::Duration;
+
+    fn signer(byte: u8) -> MessageSigner {
+        MessageSigner::new(
+            &KeyRing::new(SecretKeyBase::new(vec![byte; 64]).unwrap(), None),
+            SESSION_PURPOSE,
+        )
+    }
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 0).unwrap()
+    }
+
+    #[test]
+    fn round_trip_and_foreign_key_refused() {
+        let token = RawToken::generate().unwrap();
+        let cookie = SessionCookie {
+            token: Some(RawToken::from_bytes(*token.expose_bytes())),
+            csrf: new_csrf().unwrap(),
+            return_to: Some("/dashboard".into()),
+            flash: Some(Flash {
+                kind: FlashKind::Info,
+                message: "hi".into(),
+            }),
+            signed_with_old_key: false,
+        };
+        let value = cookie.encode(&signer(1), now(), Duration::from_secs(60));
+        let back = SessionCookie::decode(&signer(1), &value, now()).unwrap();
+        assert_eq!(back.token.unwrap().hash(), token.hash());
+        assert_eq!(back.csrf, cookie.csrf);
+        assert_eq!(back.return_to.as_deref(), Some("/dashboard"));
+        assert!(SessionCookie::decode(&signer(2), &value, now()).is_none());
+    }
+
+    #[test]
+    fn open_redirect_paths_are_dropped() {
+        for bad in [
+            "//evil.com",
+            "https://evil.com",
+            "/\\evil.com",
+            "evil",
+            "/a\nb",
+        ] {
+            assert!(!is_local_path(bad), "{bad}");
+        }
+        assert!(is_local_path("/dashboard?x=1"));
+    }
+
+    #[test]
+    fn duplicate_cookie_names_read_as_absent() {
+        let mut headers = HeaderMap::new();
+        headers.append(
+            http::header::COOKIE,
+            "a=1; _sigra_session=x".parse().unwrap(),
+        );
+        assert_eq!(read_cookie(&headers, "_sigra_session"), Some("x"));
+        headers.append(http::header::COOKIE, "_sigra_session=y".parse().unwrap());
+        assert_eq!(read_cookie(&headers, "_sigra_session"), None);
+        assert_eq!(read_cookie(&headers, "a"), Some("1"));
+    }
+}
