@@ -33,7 +33,10 @@ const RUN_FOR: Duration = Duration::from_secs(5);
 async fn seed(store: &Arc<dyn Store>) -> Vec<RawToken> {
     let now = Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 0).unwrap();
     // A fixed, valid PHC string: the benchmark never verifies passwords.
-    let hash = PasswordHash::from_phc("$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHRzYWx0$0123456789abcdef0123456789abcdef0123456789a".into());
+    let hash = PasswordHash::from_phc(
+        "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHRzYWx0$0123456789abcdef0123456789abcdef0123456789a"
+            .into(),
+    );
     let mut tokens = Vec::with_capacity(USERS * SESSIONS_PER_USER);
     let mut tasks = tokio::task::JoinSet::new();
     for chunk in 0..8 {
@@ -42,11 +45,22 @@ async fn seed(store: &Arc<dyn Store>) -> Vec<RawToken> {
         tasks.spawn(async move {
             let mut mine = Vec::new();
             for i in (chunk..USERS).step_by(8) {
-                let user = User::new(UserId::new(now), format!("user{i}@example.com"), Some(hash.clone()), now);
+                let user = User::new(
+                    UserId::new(now),
+                    format!("user{i}@example.com"),
+                    Some(hash.clone()),
+                    now,
+                );
                 store.insert_user(&user).await.unwrap();
                 for _ in 0..SESSIONS_PER_USER {
                     let token = RawToken::generate().unwrap();
-                    let session = Session::new(user.id, token.hash(), SessionKind::RememberMe, SessionMeta::default(), now);
+                    let session = Session::new(
+                        user.id,
+                        token.hash(),
+                        SessionKind::RememberMe,
+                        SessionMeta::default(),
+                        now,
+                    );
                     store.insert_session(&session).await.unwrap();
                     mine.push(token);
                 }
@@ -83,10 +97,19 @@ async fn measure(auth: &Auth, tokens: &Arc<Vec<RawToken>>, tasks: usize) -> f64 
 fn main() {
     // `cargo bench` passes `--bench`; a filter argument selects backends by name.
     let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let mut rows = Vec::new();
-    for (name, backend) in [("SQLite (file, WAL)", Backend::SqliteFile), ("PostgreSQL", Backend::Postgres)] {
-        if filter.as_deref().is_some_and(|f| !name.to_lowercase().contains(&f.to_lowercase())) {
+    for (name, backend) in [
+        ("SQLite (file, WAL)", Backend::SqliteFile),
+        ("PostgreSQL", Backend::Postgres),
+    ] {
+        if filter
+            .as_deref()
+            .is_some_and(|f| !name.to_lowercase().contains(&f.to_lowercase()))
+        {
             continue;
         }
         runtime.block_on(async {
@@ -94,16 +117,27 @@ fn main() {
             let dyn_store: Arc<dyn Store> = store.store();
             let seeded = Instant::now();
             let tokens = Arc::new(seed(&dyn_store).await);
-            eprintln!("{name}: seeded {USERS} users, {} sessions in {:.1?}", tokens.len(), seeded.elapsed());
-            let clock = Arc::new(TestClock::new(Utc.with_ymd_and_hms(2026, 11, 22, 12, 1, 0).unwrap()));
-            let auth = Auth::builder(Config::builder(Environment::Test).build().unwrap(), dyn_store)
-                .clock(clock)
-                .hasher(Arc::new(Argon2Hasher::for_tests()))
-                .build()
-                .unwrap();
+            eprintln!(
+                "{name}: seeded {USERS} users, {} sessions in {:.1?}",
+                tokens.len(),
+                seeded.elapsed()
+            );
+            let clock = Arc::new(TestClock::new(
+                Utc.with_ymd_and_hms(2026, 11, 22, 12, 1, 0).unwrap(),
+            ));
+            let auth = Auth::builder(
+                Config::builder(Environment::Test).build().unwrap(),
+                dyn_store,
+            )
+            .clock(clock)
+            .hasher(Arc::new(Argon2Hasher::for_tests()))
+            .build()
+            .unwrap();
             let one = measure(&auth, &tokens, 1).await;
             let sixteen = measure(&auth, &tokens, 16).await;
-            eprintln!("{name}: {one:.0} lookups/s with 1 task, {sixteen:.0} lookups/s with 16 tasks");
+            eprintln!(
+                "{name}: {one:.0} lookups/s with 1 task, {sixteen:.0} lookups/s with 16 tasks"
+            );
             rows.push(format!("| {name} | {one:.0} | {sixteen:.0} |"));
         });
     }

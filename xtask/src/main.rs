@@ -214,7 +214,10 @@ fn bench(extra: &[String]) -> Result {
         "bench",
         "cargo",
         &args,
-        &[("SIGRA_TEST_POSTGRES_URL", POSTGRES_URL), ("SIGRA_TEST_REDIS_URL", REDIS_URL)],
+        &[
+            ("SIGRA_TEST_POSTGRES_URL", POSTGRES_URL),
+            ("SIGRA_TEST_REDIS_URL", REDIS_URL),
+        ],
         "read the benchmark's output above.",
     )?;
     let root = workspace_root();
