@@ -3,7 +3,7 @@
 //! A signed value reads `base64url(payload).base64url(tag)`, where the payload
 //! is a version byte, the issue time and the maximum age (both big-endian),
 //! then the caller's data. The key is the purpose key from the
-//! [`KeyRing`](crate::keys::KeyRing), so a value signed for one purpose never
+//! [`KeyRing`], so a value signed for one purpose never
 //! verifies for another. Verification tries the current secret, then the old
 //! one, and says which matched so callers can re-sign after a rotation.
 //! Signed values are tamper-proof, **not** secret: never sign anything that
