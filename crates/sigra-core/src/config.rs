@@ -3101,3 +3101,15 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod guide_tests {
+    /// The configuration guide is part of the product: it must list every variable.
+    #[test]
+    fn configuration_guide_lists_every_variable() {
+        let guide = include_str!("../../../docs/guides/configuration.md");
+        for (name, _) in super::ENV_VARS {
+            assert!(guide.contains(&format!("`{name}`")), "docs/guides/configuration.md does not list {name}");
+        }
+    }
+}
