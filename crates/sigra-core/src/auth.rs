@@ -34,8 +34,11 @@ use thiserror::Error;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, ConfigErrors};
+use crate::encryption::{EncryptionKey, FieldCipher};
 use crate::hash_pool::{HashPool, PoolError};
 use crate::ids::UserId;
+use crate::keys::KeyRing;
+use crate::mail::{LogMailer, Mailer};
 use crate::model::{AuditAction, AuditEvent, Session, SessionKind, SessionMeta, User};
 use crate::password::{Argon2Hasher, PasswordError, PasswordHash, PasswordHasher, PasswordPolicy};
 use crate::random::RandomError;
@@ -83,6 +86,36 @@ pub enum AuthError {
     /// The system random generator failed.
     #[error(transparent)]
     Random(#[from] RandomError),
+    /// A link's token is malformed, unknown, already used, or expired.
+    #[error("this link is invalid or has expired")]
+    InvalidToken,
+    /// The operation needs MFA, which is not enabled (or enrolment is not started).
+    #[error("two-factor authentication is not enabled")]
+    MfaNotEnabled,
+    /// MFA is already enabled; disable it before enrolling again.
+    #[error("two-factor authentication is already enabled")]
+    MfaAlreadyEnabled,
+    /// The TOTP or backup code is wrong, reused or expired.
+    #[error("the code is not valid")]
+    InvalidCode,
+    /// Too many wrong codes; try again after `until`.
+    #[error("too many wrong codes; try again later")]
+    MfaLocked {
+        /// When codes are accepted again.
+        until: DateTime<Utc>,
+    },
+    /// MFA secrets cannot be stored without `ENCRYPTION_KEY` in prod.
+    #[error("ENCRYPTION_KEY is required to store MFA secrets; generate one with `sigra gen-key`")]
+    EncryptionKeyMissing,
+    /// A stored secret could not be decrypted (wrong key or tampering).
+    #[error("a stored secret could not be decrypted")]
+    Encryption(#[source] crate::encryption::EncryptionError),
+    /// The account is scheduled for deletion; log-in is refused until it is cancelled.
+    #[error("this account is scheduled for deletion; use the link we emailed you to cancel it")]
+    DeletionScheduled,
+    /// The mailer refused the message.
+    #[error(transparent)]
+    Mail(#[from] crate::mail::MailError),
 }
 
 impl From<PoolError> for AuthError {
@@ -99,9 +132,16 @@ pub struct AuthBuilder {
     clock: Arc<dyn Clock>,
     hasher: Option<Arc<dyn PasswordHasher>>,
     pool: Option<(usize, usize)>,
+    mailer: Arc<dyn Mailer>,
 }
 
 impl AuthBuilder {
+    /// Uses `mailer` to send links (default: [`LogMailer`], which sends nothing).
+    pub fn mailer(mut self, mailer: Arc<dyn Mailer>) -> Self {
+        self.mailer = mailer;
+        self
+    }
+
     /// Uses `clock` instead of the system clock (tests use [`crate::clock::TestClock`]).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
@@ -131,6 +171,22 @@ impl AuthBuilder {
             None => HashPool::with_defaults(hasher),
         };
         let policy = PasswordPolicy::from_config(&self.config);
+        let keys = KeyRing::from_config(&self.config);
+        let cipher = match FieldCipher::from_config(&self.config) {
+            Some(cipher) => Some(cipher),
+            None if self.config.env.is_prod() => None,
+            None => {
+                tracing::warn!(
+                    name: "sigra.config.dev_encryption_key",
+                    "ENCRYPTION_KEY is not set: MFA secrets are encrypted with a key derived from SECRET_KEY_BASE (dev and test only)"
+                );
+                let derived = keys.derive_bytes("sigra-dev-field-encryption");
+                Some(FieldCipher::new(
+                    EncryptionKey::from_bytes(*derived).map_err(AuthError::Encryption)?,
+                    Vec::new(),
+                ))
+            }
+        };
         Ok(Auth {
             inner: Arc::new(Inner {
                 config: self.config,
@@ -138,6 +194,9 @@ impl AuthBuilder {
                 clock: self.clock,
                 pool,
                 policy,
+                keys,
+                cipher,
+                mailer: self.mailer,
             }),
         })
     }
@@ -156,7 +215,15 @@ struct Inner {
     clock: Arc<dyn Clock>,
     pool: HashPool,
     policy: PasswordPolicy,
+    keys: KeyRing,
+    cipher: Option<FieldCipher>,
+    mailer: Arc<dyn Mailer>,
 }
+
+mod email;
+mod mfa;
+
+pub use mfa::{MfaEnrollment, SecondFactor};
 
 /// Normalises an email for storage and lookup: trimmed and lowercased.
 pub fn normalize_email(email: &str) -> String {
@@ -193,7 +260,7 @@ impl Auth {
         Self::builder(config, store).build()
     }
 
-    /// A builder, to swap the clock, hasher or pool size.
+    /// A builder, to swap the clock, hasher, pool size or mailer.
     pub fn builder(config: Config, store: Arc<dyn Store>) -> AuthBuilder {
         AuthBuilder {
             config,
@@ -201,6 +268,7 @@ impl Auth {
             clock: Arc::new(SystemClock),
             hasher: None,
             pool: None,
+            mailer: Arc::new(LogMailer),
         }
     }
 
@@ -388,6 +456,11 @@ impl Auth {
             return Err(AuthError::InvalidCredentials);
         }
 
+        if user.deletion_scheduled_at.is_some() {
+            self.audit(failure(Some(user.id), "deletion_scheduled"))
+                .await?;
+            return Err(AuthError::DeletionScheduled);
+        }
         if user.failed_login_count != 0 || user.locked_until.is_some() {
             self.inner.store.clear_login_failures(user.id).await?;
         }
@@ -663,6 +736,7 @@ mod tests {
     use async_trait::async_trait;
     use chrono::TimeZone;
     use mockall::{Sequence, mock, predicate::*};
+    use secrecy::ExposeSecret;
 
     mock! {
         #[derive(Debug)]
@@ -677,6 +751,10 @@ mod tests {
             async fn record_login_failure(&self, id: UserId, now: DateTime<Utc>, threshold: i32, lock_for: TimeDelta) -> StoreResult<FailureCount>;
             async fn clear_login_failures(&self, id: UserId) -> StoreResult<()>;
             async fn increment_trust_epoch(&self, id: UserId) -> StoreResult<i64>;
+            async fn confirm_email(&self, id: UserId, now: DateTime<Utc>) -> StoreResult<bool>;
+            async fn change_email(&self, id: UserId, email: &str, now: DateTime<Utc>) -> StoreResult<u64>;
+            async fn schedule_deletion(&self, id: UserId, at: DateTime<Utc>, now: DateTime<Utc>) -> StoreResult<u64>;
+            async fn cancel_deletion(&self, id: UserId, now: DateTime<Utc>) -> StoreResult<bool>;
             async fn delete_user(&self, id: UserId) -> StoreResult<bool>;
         }
         #[async_trait]
@@ -700,6 +778,8 @@ mod tests {
             async fn upsert_mfa_credential(&self, credential: &MfaCredential) -> StoreResult<()>;
             async fn mfa_credential(&self, user: UserId) -> StoreResult<Option<MfaCredential>>;
             async fn confirm_mfa(&self, user: UserId, step: i64, now: DateTime<Utc>) -> StoreResult<bool>;
+            async fn record_mfa_failure(&self, user: UserId, now: DateTime<Utc>, threshold: i32, lock_for: TimeDelta) -> StoreResult<FailureCount>;
+            async fn clear_mfa_failures(&self, user: UserId) -> StoreResult<()>;
             async fn use_totp_step(&self, user: UserId, step: i64) -> StoreResult<bool>;
             async fn disable_mfa(&self, user: UserId) -> StoreResult<()>;
             async fn replace_backup_codes(&self, user: UserId, hashes: &[[u8; 32]], now: DateTime<Utc>) -> StoreResult<()>;
@@ -1138,6 +1218,49 @@ mod tests {
         assert!(matches!(
             auth.revoke_all_trusted_browsers(id).await,
             Err(AuthError::UserNotFound)
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_weak_new_password_leaves_the_reset_link_unused() {
+        // No store call is expected: the policy is checked before the token is taken.
+        let (auth, _) = service(MockDb::new());
+        let token = RawToken::generate().unwrap().encode();
+        assert!(matches!(
+            auth.reset_password(token.expose_secret(), &pw("short"))
+                .await,
+            Err(AuthError::WeakPassword(_))
+        ));
+        assert!(matches!(
+            auth.reset_password("not-a-token", &pw("long enough password"))
+                .await,
+            Err(AuthError::InvalidToken)
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_deletion_scheduled_account_cannot_log_in_even_with_the_right_password() {
+        let mut user = user_with_password("right password");
+        user.deletion_scheduled_at = Some(t0() + TimeDelta::days(14));
+        let mut db = MockDb::new();
+        db.expect_user_by_email()
+            .returning(move |_| Ok(Some(user.clone())));
+        db.expect_record_audit()
+            .withf(|e| {
+                e.action == AuditAction::LoginFailure
+                    && e.metadata.get("reason").map(String::as_str) == Some("deletion_scheduled")
+            })
+            .times(1)
+            .returning(|_| Ok(()));
+        let (auth, _) = service(db);
+        assert!(matches!(
+            auth.authenticate(
+                "alice@example.com",
+                &pw("right password"),
+                &SessionMeta::default()
+            )
+            .await,
+            Err(AuthError::DeletionScheduled)
         ));
     }
 

@@ -170,6 +170,26 @@ impl KeyRing {
         keys
     }
 
+    /// 32 bytes derived for `purpose` from the current secret (HKDF-SHA256),
+    /// for keys that are not HMAC keys (e.g. a dev-only encryption key).
+    pub fn derive_bytes(&self, purpose: &str) -> zeroize::Zeroizing<[u8; 32]> {
+        struct Len32;
+        impl hkdf::KeyType for Len32 {
+            fn len(&self) -> usize {
+                32
+            }
+        }
+        let mut out = zeroize::Zeroizing::new([0u8; 32]);
+        let prk =
+            hkdf::Salt::new(hkdf::HKDF_SHA256, HKDF_SALT).extract(self.inner.current.expose());
+        let info = [purpose.as_bytes()];
+        // Expanding 32 bytes from SHA-256 cannot fail (the limit is 255 × 32).
+        if let Ok(okm) = prk.expand(&info, Len32) {
+            let _ = okm.fill(out.as_mut_slice());
+        }
+        out
+    }
+
     /// Whether an old secret is configured (rotation in progress).
     pub fn has_old(&self) -> bool {
         self.inner.old.is_some()

@@ -33,6 +33,7 @@ pub mod error;
 pub mod hash_pool;
 pub mod ids;
 pub mod keys;
+pub mod mail;
 pub mod mfa;
 pub mod model;
 pub mod password;

@@ -246,6 +246,10 @@ pub struct MfaCredential {
     pub confirmed_at: Option<DateTime<Utc>>,
     /// When the credential was created.
     pub created_at: DateTime<Utc>,
+    /// Consecutive failed second-factor attempts.
+    pub failed_attempts: i32,
+    /// Second-factor attempts are refused until then.
+    pub locked_until: Option<DateTime<Utc>>,
 }
 
 impl MfaCredential {
@@ -257,6 +261,8 @@ impl MfaCredential {
             last_used_step: None,
             confirmed_at: None,
             created_at: now,
+            failed_attempts: 0,
+            locked_until: None,
         }
     }
 }
@@ -268,6 +274,8 @@ impl fmt::Debug for MfaCredential {
             .field("secret_encrypted", &"[ENCRYPTED]")
             .field("last_used_step", &self.last_used_step)
             .field("confirmed_at", &self.confirmed_at)
+            .field("failed_attempts", &self.failed_attempts)
+            .field("locked_until", &self.locked_until)
             .finish()
     }
 }
@@ -310,11 +318,21 @@ pub enum AuditAction {
     MfaTrustRevoked,
     /// Deletion was requested or carried out.
     AccountDeletion,
+    /// A scheduled deletion was cancelled.
+    DeletionCancelled,
+    /// The email address was confirmed.
+    EmailConfirmed,
+    /// The email address was changed.
+    EmailChanged,
+    /// A password reset was requested (only recorded for existing accounts).
+    PasswordResetRequested,
+    /// New backup codes replaced the old ones.
+    BackupCodesRegenerated,
 }
 
 impl AuditAction {
     /// Every action.
-    pub const ALL: [AuditAction; 17] = [
+    pub const ALL: [AuditAction; 22] = [
         Self::Register,
         Self::LoginSuccess,
         Self::LoginFailure,
@@ -332,6 +350,11 @@ impl AuditAction {
         Self::MfaTrustGranted,
         Self::MfaTrustRevoked,
         Self::AccountDeletion,
+        Self::DeletionCancelled,
+        Self::EmailConfirmed,
+        Self::EmailChanged,
+        Self::PasswordResetRequested,
+        Self::BackupCodesRegenerated,
     ];
 
     /// The stored name, e.g. `"auth.login.success"`.
@@ -354,6 +377,11 @@ impl AuditAction {
             Self::MfaTrustGranted => "mfa.trust.granted",
             Self::MfaTrustRevoked => "mfa.trust.revoked",
             Self::AccountDeletion => "account.deletion",
+            Self::DeletionCancelled => "account.deletion_cancelled",
+            Self::EmailConfirmed => "email.confirmed",
+            Self::EmailChanged => "email.changed",
+            Self::PasswordResetRequested => "password.reset_requested",
+            Self::BackupCodesRegenerated => "mfa.backup_codes_regenerated",
         }
     }
 }

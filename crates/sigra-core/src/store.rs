@@ -116,6 +116,29 @@ pub trait UserStore: Send + Sync + Debug {
     /// N concurrent calls raise the epoch by exactly N.
     async fn increment_trust_epoch(&self, id: UserId) -> StoreResult<i64>;
 
+    /// Marks the email address confirmed at `now`. Returns whether a row changed.
+    async fn confirm_email(&self, id: UserId, now: DateTime<Utc>) -> StoreResult<bool>;
+
+    /// Atomically: sets the (normalised) new email, marks it confirmed at
+    /// `now`, deletes every session and every email token of the user.
+    /// [`StoreError::DuplicateEmail`] when another live account has it (and
+    /// then nothing changes); [`StoreError::NotFound`] for an unknown user.
+    /// Returns the number of sessions deleted.
+    async fn change_email(&self, id: UserId, email: &str, now: DateTime<Utc>) -> StoreResult<u64>;
+
+    /// Atomically: sets `deletion_scheduled_at = at`, deletes every session
+    /// and every email token of the user. [`StoreError::NotFound`] for an
+    /// unknown user. Returns the number of sessions deleted.
+    async fn schedule_deletion(
+        &self,
+        id: UserId,
+        at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<u64>;
+
+    /// Clears a scheduled deletion. Returns whether one was scheduled.
+    async fn cancel_deletion(&self, id: UserId, now: DateTime<Utc>) -> StoreResult<bool>;
+
     /// Deletes the user; sessions, email tokens, MFA credentials and backup
     /// codes go with it (cascade). Audit rows stay, with their user id. Returns
     /// whether the user existed.
@@ -190,6 +213,20 @@ pub trait MfaStore: Send + Sync + Debug {
     /// concurrent use of the same code): of two concurrent calls with the same
     /// step, exactly one gets `true`.
     async fn use_totp_step(&self, user: UserId, step: i64) -> StoreResult<bool>;
+
+    /// Atomically records one failed second-factor attempt, with the same
+    /// arithmetic as [`UserStore::record_login_failure`] on the credential's
+    /// `failed_attempts` and `locked_until`. [`StoreError::NotFound`] without a credential.
+    async fn record_mfa_failure(
+        &self,
+        user: UserId,
+        now: DateTime<Utc>,
+        threshold: i32,
+        lock_for: chrono::TimeDelta,
+    ) -> StoreResult<FailureCount>;
+
+    /// Clears the failed-attempt count and lock of the credential.
+    async fn clear_mfa_failures(&self, user: UserId) -> StoreResult<()>;
 
     /// Deletes the credential and backup codes, sets MFA off and increments
     /// the trust epoch, atomically.

@@ -159,11 +159,13 @@ pub enum TokenContext {
     ChangeEmail,
     /// An API token; valid until revoked.
     Api,
+    /// Cancels a scheduled account deletion (valid for the grace period).
+    CancelDeletion,
 }
 
 impl TokenContext {
     /// Every context, for exhaustive tests and documentation.
-    pub const ALL: [TokenContext; 7] = [
+    pub const ALL: [TokenContext; 8] = [
         Self::Session,
         Self::RememberMe,
         Self::MfaPending,
@@ -171,6 +173,7 @@ impl TokenContext {
         Self::ResetPassword,
         Self::ChangeEmail,
         Self::Api,
+        Self::CancelDeletion,
     ];
 
     /// The stored name of the context.
@@ -183,6 +186,7 @@ impl TokenContext {
             Self::ResetPassword => "reset_password",
             Self::ChangeEmail => "change_email",
             Self::Api => "api",
+            Self::CancelDeletion => "cancel_deletion",
         }
     }
 
@@ -198,6 +202,7 @@ impl TokenContext {
             Self::ResetPassword => Some(config.reset_password_ttl),
             Self::ChangeEmail => Some(config.change_email_ttl),
             Self::Api => None,
+            Self::CancelDeletion => Some(config.deletion_grace_period),
         }
     }
 }

@@ -39,6 +39,74 @@ fn is_unique_violation_of(e: &sqlx::Error, constraint: &str) -> bool {
     }
 }
 
+/// One `UPDATE … RETURNING` that counts a failure and locks at the threshold.
+///
+/// Every expression reads the pre-update row, and PostgreSQL re-reads the
+/// latest row version after waiting on a concurrent update, so concurrent
+/// failures are all counted. The new count is written out twice (once per
+/// SET target) so both see the same old row. Parameters: $1 key, $2 now,
+/// $3 threshold, $4 now + lock.
+macro_rules! failure_sql {
+    ($table:literal, $count:literal, $key:literal) => {
+        concat!(
+            "UPDATE ", $table, " SET ",
+            $count, " = CASE WHEN locked_until IS NOT NULL AND locked_until <= $2 THEN 1 ELSE ", $count, " + 1 END, ",
+            "locked_until = CASE ",
+            "WHEN (CASE WHEN locked_until IS NOT NULL AND locked_until <= $2 THEN 1 ELSE ", $count, " + 1 END) >= $3 ",
+            "THEN COALESCE(CASE WHEN locked_until > $2 THEN locked_until END, $4) ",
+            "WHEN locked_until IS NOT NULL AND locked_until <= $2 THEN NULL ",
+            "ELSE locked_until END ",
+            "WHERE ", $key, " = $1 ",
+            "RETURNING ", $count, " AS failures, locked_until"
+        )
+    };
+}
+
+impl PostgresStore {
+    async fn record_failure(
+        &self,
+        sql: &'static str,
+        id: UserId,
+        now: DateTime<Utc>,
+        threshold: i32,
+        lock_for: TimeDelta,
+        what: &'static str,
+    ) -> StoreResult<FailureCount> {
+        let lock_until = now
+            .checked_add_signed(lock_for)
+            .ok_or(PostgresStoreError::TimestampOutOfRange("locked_until"))?;
+        let row = sqlx::query(sql)
+            .bind(id.as_uuid())
+            .bind(now)
+            .bind(threshold)
+            .bind(lock_until)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(backend)?
+            .ok_or(StoreError::NotFound(what))?;
+        Ok(FailureCount {
+            failed_login_count: row.try_get("failures").map_err(backend)?,
+            locked_until: row.try_get("locked_until").map_err(backend)?,
+        })
+    }
+}
+
+/// Inside a transaction: deletes every session and email token of the user;
+/// returns how many sessions went.
+async fn end_sessions_and_tokens(tx: &mut sqlx::PgConnection, id: UserId) -> StoreResult<u64> {
+    let sessions = sqlx::query("DELETE FROM user_sessions WHERE user_id = $1")
+        .bind(id.as_uuid())
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+    sqlx::query("DELETE FROM user_tokens WHERE user_id = $1")
+        .bind(id.as_uuid())
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+    Ok(sessions.rows_affected())
+}
+
 /// The bytes bound for an optional "keep this session" hash.
 fn keep_bytes(keep: Option<TokenHash>) -> Option<[u8; 32]> {
     keep.map(|h| *h.as_bytes())
@@ -160,38 +228,85 @@ impl UserStore for PostgresStore {
         threshold: i32,
         lock_for: TimeDelta,
     ) -> StoreResult<FailureCount> {
-        let lock_until = now
-            .checked_add_signed(lock_for)
-            .ok_or(PostgresStoreError::TimestampOutOfRange("locked_until"))?;
-        // Every expression reads the pre-update row, and PostgreSQL re-reads
-        // the latest row version after waiting on a concurrent update, so
-        // concurrent failures are all counted. The new count is written out
-        // twice (once per SET target) so both see the same old row.
-        let row = sqlx::query(
-            "UPDATE users SET \
-               failed_login_count = CASE WHEN locked_until IS NOT NULL AND locked_until <= $2 THEN 1 \
-                                         ELSE failed_login_count + 1 END, \
-               locked_until = CASE \
-                 WHEN (CASE WHEN locked_until IS NOT NULL AND locked_until <= $2 THEN 1 \
-                            ELSE failed_login_count + 1 END) >= $3 \
-                   THEN COALESCE(CASE WHEN locked_until > $2 THEN locked_until END, $4) \
-                 WHEN locked_until IS NOT NULL AND locked_until <= $2 THEN NULL \
-                 ELSE locked_until END \
-             WHERE id = $1 \
-             RETURNING failed_login_count, locked_until",
+        self.record_failure(
+            failure_sql!("users", "failed_login_count", "id"),
+            id,
+            now,
+            threshold,
+            lock_for,
+            "user",
+        )
+        .await
+    }
+
+    async fn confirm_email(&self, id: UserId, now: DateTime<Utc>) -> StoreResult<bool> {
+        let done = sqlx::query("UPDATE users SET confirmed_at = $2, updated_at = $2 WHERE id = $1")
+            .bind(id.as_uuid())
+            .bind(now)
+            .execute(self.pool())
+            .await
+            .map_err(backend)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn change_email(&self, id: UserId, email: &str, now: DateTime<Utc>) -> StoreResult<u64> {
+        let mut tx = self.pool().begin().await.map_err(backend)?;
+        let updated = sqlx::query(
+            "UPDATE users SET email = $2, confirmed_at = $3, updated_at = $3 WHERE id = $1",
+        )
+        .bind(id.as_uuid())
+        .bind(email)
+        .bind(now)
+        .execute(&mut *tx)
+        .await;
+        match updated {
+            Ok(done) if done.rows_affected() == 0 => return Err(StoreError::NotFound("user")),
+            Ok(_) => {}
+            Err(e) if is_unique_violation_of(&e, USERS_EMAIL_ACTIVE) => {
+                return Err(StoreError::DuplicateEmail);
+            }
+            Err(e) => return Err(backend(e)),
+        }
+        let deleted = end_sessions_and_tokens(&mut tx, id).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(deleted)
+    }
+
+    async fn schedule_deletion(
+        &self,
+        id: UserId,
+        at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<u64> {
+        let mut tx = self.pool().begin().await.map_err(backend)?;
+        let updated = sqlx::query(
+            "UPDATE users SET deletion_scheduled_at = $2, updated_at = $3 WHERE id = $1",
+        )
+        .bind(id.as_uuid())
+        .bind(at)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        if updated.rows_affected() == 0 {
+            return Err(StoreError::NotFound("user"));
+        }
+        let deleted = end_sessions_and_tokens(&mut tx, id).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(deleted)
+    }
+
+    async fn cancel_deletion(&self, id: UserId, now: DateTime<Utc>) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE users SET deletion_scheduled_at = NULL, updated_at = $2 \
+             WHERE id = $1 AND deletion_scheduled_at IS NOT NULL",
         )
         .bind(id.as_uuid())
         .bind(now)
-        .bind(threshold)
-        .bind(lock_until)
-        .fetch_optional(self.pool())
+        .execute(self.pool())
         .await
-        .map_err(backend)?
-        .ok_or(StoreError::NotFound("user"))?;
-        Ok(FailureCount {
-            failed_login_count: row.try_get("failed_login_count").map_err(backend)?,
-            locked_until: row.try_get("locked_until").map_err(backend)?,
-        })
+        .map_err(backend)?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn clear_login_failures(&self, id: UserId) -> StoreResult<()> {
@@ -397,16 +512,19 @@ impl MfaStore for PostgresStore {
         sqlx::query(concat!(
             "INSERT INTO user_mfa_credentials (",
             mfa_credential_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5) \
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7) \
              ON CONFLICT (user_id) DO UPDATE SET secret_encrypted = EXCLUDED.secret_encrypted, \
              last_used_step = EXCLUDED.last_used_step, confirmed_at = EXCLUDED.confirmed_at, \
-             created_at = EXCLUDED.created_at"
+             created_at = EXCLUDED.created_at, \
+             failed_attempts = EXCLUDED.failed_attempts, locked_until = EXCLUDED.locked_until"
         ))
         .bind(credential.user_id.as_uuid())
         .bind(&credential.secret_encrypted)
         .bind(credential.last_used_step)
         .bind(credential.confirmed_at)
         .bind(credential.created_at)
+        .bind(credential.failed_attempts)
+        .bind(credential.locked_until)
         .execute(self.pool())
         .await
         .map_err(backend)?;
@@ -447,6 +565,35 @@ impl MfaStore for PostgresStore {
             .map_err(backend)?;
         tx.commit().await.map_err(backend)?;
         Ok(true)
+    }
+
+    async fn record_mfa_failure(
+        &self,
+        user: UserId,
+        now: DateTime<Utc>,
+        threshold: i32,
+        lock_for: TimeDelta,
+    ) -> StoreResult<FailureCount> {
+        self.record_failure(
+            failure_sql!("user_mfa_credentials", "failed_attempts", "user_id"),
+            user,
+            now,
+            threshold,
+            lock_for,
+            "mfa credential",
+        )
+        .await
+    }
+
+    async fn clear_mfa_failures(&self, user: UserId) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE user_mfa_credentials SET failed_attempts = 0, locked_until = NULL WHERE user_id = $1",
+        )
+        .bind(user.as_uuid())
+        .execute(self.pool())
+        .await
+        .map_err(backend)?;
+        Ok(())
     }
 
     async fn use_totp_step(&self, user: UserId, step: i64) -> StoreResult<bool> {

@@ -52,7 +52,7 @@ macro_rules! email_token_columns {
 /// The `user_mfa_credentials` columns, unaliased.
 macro_rules! mfa_credential_columns {
     () => {
-        "user_id, secret_encrypted, last_used_step, confirmed_at, created_at"
+        "user_id, secret_encrypted, last_used_step, confirmed_at, created_at, failed_attempts, locked_until"
     };
 }
 
@@ -137,6 +137,8 @@ pub(crate) fn mfa_credential_from_row(row: &PgRow) -> StoreResult<MfaCredential>
     );
     credential.last_used_step = get(row, "last_used_step")?;
     credential.confirmed_at = get(row, "confirmed_at")?;
+    credential.failed_attempts = get(row, "failed_attempts")?;
+    credential.locked_until = get(row, "locked_until")?;
     Ok(credential)
 }
 

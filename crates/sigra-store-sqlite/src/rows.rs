@@ -118,6 +118,8 @@ pub(crate) fn mfa_credential(row: &SqliteRow) -> Result<MfaCredential> {
     );
     credential.last_used_step = row.try_get("last_used_step")?;
     credential.confirmed_at = opt_time(row, "confirmed_at")?;
+    credential.failed_attempts = row.try_get("failed_attempts")?;
+    credential.locked_until = opt_time(row, "locked_until")?;
     Ok(credential)
 }
 

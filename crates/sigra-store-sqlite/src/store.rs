@@ -24,10 +24,71 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
         .is_some_and(|d| d.is_unique_violation())
 }
 
+/// One `UPDATE … RETURNING` that counts a failure and locks at the threshold.
+///
+/// Every expression on the right sees the row as it was before the update,
+/// so the new count is spelled out where the lock needs it. Parameters:
+/// ?1 id, ?2 now, ?3 threshold, ?4 now + lock.
+macro_rules! failure_sql {
+    ($table:literal, $count:literal, $key:literal) => {
+        concat!(
+            "UPDATE ", $table, " SET ",
+            $count, " = CASE WHEN locked_until IS NOT NULL AND locked_until <= ?2 THEN 1 ELSE ", $count, " + 1 END, ",
+            "locked_until = CASE ",
+            "WHEN (CASE WHEN locked_until IS NOT NULL AND locked_until <= ?2 THEN 1 ELSE ", $count, " + 1 END) >= ?3 ",
+            "THEN CASE WHEN locked_until IS NOT NULL AND locked_until > ?2 THEN locked_until ELSE ?4 END ",
+            "WHEN locked_until IS NOT NULL AND locked_until <= ?2 THEN NULL ",
+            "ELSE locked_until END ",
+            "WHERE ", $key, " = ?1 ",
+            "RETURNING ", $count, " AS failures, locked_until"
+        )
+    };
+}
+
 impl SqliteStore {
+    async fn record_failure(
+        &self,
+        sql: &'static str,
+        id: UserId,
+        now: DateTime<Utc>,
+        threshold: i32,
+        lock_for: TimeDelta,
+        what: &'static str,
+    ) -> StoreResult<FailureCount> {
+        let row = sqlx::query(sql)
+            .bind(id.as_uuid())
+            .bind(micros(now))
+            .bind(threshold)
+            .bind(micros(now + lock_for))
+            .fetch_optional(self.pool())
+            .await
+            .map_err(db)?
+            .ok_or(StoreError::NotFound(what))?;
+        let locked: Option<i64> = row.try_get("locked_until").map_err(db)?;
+        Ok(FailureCount {
+            failed_login_count: row.try_get("failures").map_err(db)?,
+            locked_until: locked.and_then(DateTime::from_timestamp_micros),
+        })
+    }
+
     /// Starts a write transaction that holds the write lock from the start.
     async fn write_tx(&self) -> StoreResult<sqlx::Transaction<'static, sqlx::Sqlite>> {
         self.pool().begin_with("BEGIN IMMEDIATE").await.map_err(db)
+    }
+
+    /// Inside `tx`: deletes every session and email token of the user; returns the sessions deleted.
+    async fn end_sessions_and_tokens(&self, tx: &mut sqlx::SqliteConnection, id: UserId) -> StoreResult<u64> {
+        let sessions = sqlx::query("DELETE FROM user_sessions WHERE user_id = ?1")
+            .bind(id.as_uuid())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        sqlx::query("DELETE FROM user_tokens WHERE user_id = ?1")
+            .bind(id.as_uuid())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        Ok(sessions.rows_affected())
     }
 }
 
@@ -145,34 +206,8 @@ impl UserStore for SqliteStore {
         threshold: i32,
         lock_for: TimeDelta,
     ) -> StoreResult<FailureCount> {
-        // Every expression on the right sees the row as it was before the
-        // update, so the new count is spelled out where the lock needs it.
-        let row = sqlx::query(
-            "UPDATE users SET \
-               failed_login_count = CASE WHEN locked_until IS NOT NULL AND locked_until <= ?2 THEN 1 \
-                                         ELSE failed_login_count + 1 END, \
-               locked_until = CASE \
-                 WHEN (CASE WHEN locked_until IS NOT NULL AND locked_until <= ?2 THEN 1 \
-                            ELSE failed_login_count + 1 END) >= ?3 \
-                   THEN CASE WHEN locked_until IS NOT NULL AND locked_until > ?2 THEN locked_until ELSE ?4 END \
-                 WHEN locked_until IS NOT NULL AND locked_until <= ?2 THEN NULL \
-                 ELSE locked_until END \
-             WHERE id = ?1 \
-             RETURNING failed_login_count, locked_until",
-        )
-        .bind(id.as_uuid())
-        .bind(micros(now))
-        .bind(threshold)
-        .bind(micros(now + lock_for))
-        .fetch_optional(self.pool())
-        .await
-        .map_err(db)?
-        .ok_or(StoreError::NotFound("user"))?;
-        let locked: Option<i64> = row.try_get("locked_until").map_err(db)?;
-        Ok(FailureCount {
-            failed_login_count: row.try_get("failed_login_count").map_err(db)?,
-            locked_until: locked.and_then(DateTime::from_timestamp_micros),
-        })
+        self.record_failure(failure_sql!("users", "failed_login_count", "id"), id, now, threshold, lock_for, "user")
+            .await
     }
 
     async fn clear_login_failures(&self, id: UserId) -> StoreResult<()> {
@@ -192,6 +227,65 @@ impl UserStore for SqliteStore {
             .map_err(db)?
             .ok_or(StoreError::NotFound("user"))?;
         row.try_get(0).map_err(db)
+    }
+
+    async fn confirm_email(&self, id: UserId, now: DateTime<Utc>) -> StoreResult<bool> {
+        let done = sqlx::query("UPDATE users SET confirmed_at = ?2, updated_at = ?2 WHERE id = ?1")
+            .bind(id.as_uuid())
+            .bind(micros(now))
+            .execute(self.pool())
+            .await
+            .map_err(db)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn change_email(&self, id: UserId, email: &str, now: DateTime<Utc>) -> StoreResult<u64> {
+        let mut tx = self.write_tx().await?;
+        let updated = sqlx::query("UPDATE users SET email = ?2, confirmed_at = ?3, updated_at = ?3 WHERE id = ?1")
+            .bind(id.as_uuid())
+            .bind(email)
+            .bind(micros(now))
+            .execute(&mut *tx)
+            .await;
+        match updated {
+            Ok(done) if done.rows_affected() == 0 => return Err(StoreError::NotFound("user")),
+            Ok(_) => {}
+            Err(e) if is_unique_violation(&e) => return Err(StoreError::DuplicateEmail),
+            Err(e) => return Err(db(e)),
+        }
+        let deleted = self.end_sessions_and_tokens(&mut tx, id).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(deleted)
+    }
+
+    async fn schedule_deletion(&self, id: UserId, at: DateTime<Utc>, now: DateTime<Utc>) -> StoreResult<u64> {
+        let mut tx = self.write_tx().await?;
+        let updated = sqlx::query("UPDATE users SET deletion_scheduled_at = ?2, updated_at = ?3 WHERE id = ?1")
+            .bind(id.as_uuid())
+            .bind(micros(at))
+            .bind(micros(now))
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        if updated.rows_affected() == 0 {
+            return Err(StoreError::NotFound("user"));
+        }
+        let deleted = self.end_sessions_and_tokens(&mut tx, id).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(deleted)
+    }
+
+    async fn cancel_deletion(&self, id: UserId, now: DateTime<Utc>) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE users SET deletion_scheduled_at = NULL, updated_at = ?2 \
+             WHERE id = ?1 AND deletion_scheduled_at IS NOT NULL",
+        )
+        .bind(id.as_uuid())
+        .bind(micros(now))
+        .execute(self.pool())
+        .await
+        .map_err(db)?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn delete_user(&self, id: UserId) -> StoreResult<bool> {
@@ -369,17 +463,21 @@ impl EmailTokenStore for SqliteStore {
 impl MfaStore for SqliteStore {
     async fn upsert_mfa_credential(&self, c: &MfaCredential) -> StoreResult<()> {
         sqlx::query(
-            "INSERT INTO user_mfa_credentials (user_id, secret_encrypted, last_used_step, confirmed_at, created_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5) \
+            "INSERT INTO user_mfa_credentials \
+             (user_id, secret_encrypted, last_used_step, confirmed_at, created_at, failed_attempts, locked_until) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
              ON CONFLICT (user_id) DO UPDATE SET secret_encrypted = excluded.secret_encrypted, \
                last_used_step = excluded.last_used_step, confirmed_at = excluded.confirmed_at, \
-               created_at = excluded.created_at",
+               created_at = excluded.created_at, failed_attempts = excluded.failed_attempts, \
+               locked_until = excluded.locked_until",
         )
         .bind(c.user_id.as_uuid())
         .bind(&c.secret_encrypted)
         .bind(c.last_used_step)
         .bind(opt_micros(c.confirmed_at))
         .bind(micros(c.created_at))
+        .bind(c.failed_attempts)
+        .bind(opt_micros(c.locked_until))
         .execute(self.pool())
         .await
         .map_err(db)?;
@@ -388,7 +486,7 @@ impl MfaStore for SqliteStore {
 
     async fn mfa_credential(&self, user: UserId) -> StoreResult<Option<MfaCredential>> {
         let row = sqlx::query(
-            "SELECT user_id, secret_encrypted, last_used_step, confirmed_at, created_at \
+            "SELECT user_id, secret_encrypted, last_used_step, confirmed_at, created_at, failed_attempts, locked_until \
              FROM user_mfa_credentials WHERE user_id = ?1",
         )
         .bind(user.as_uuid())
@@ -418,6 +516,33 @@ impl MfaStore for SqliteStore {
             .map_err(db)?;
         tx.commit().await.map_err(db)?;
         Ok(true)
+    }
+
+    async fn record_mfa_failure(
+        &self,
+        user: UserId,
+        now: DateTime<Utc>,
+        threshold: i32,
+        lock_for: TimeDelta,
+    ) -> StoreResult<FailureCount> {
+        self.record_failure(
+            failure_sql!("user_mfa_credentials", "failed_attempts", "user_id"),
+            user,
+            now,
+            threshold,
+            lock_for,
+            "mfa credential",
+        )
+        .await
+    }
+
+    async fn clear_mfa_failures(&self, user: UserId) -> StoreResult<()> {
+        sqlx::query("UPDATE user_mfa_credentials SET failed_attempts = 0, locked_until = NULL WHERE user_id = ?1")
+            .bind(user.as_uuid())
+            .execute(self.pool())
+            .await
+            .map_err(db)?;
+        Ok(())
     }
 
     async fn use_totp_step(&self, user: UserId, step: i64) -> StoreResult<bool> {

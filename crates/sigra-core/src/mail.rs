@@ -1,0 +1,196 @@
+//! The `Mailer` port, the messages Sigra sends, and two in-process mailers.
+//!
+//! Every message carries a link whose only secret is a single-use token, and
+//! an idempotency key so an at-least-once delivery queue can drop duplicates.
+//! A message's `Debug` never shows its body (the body holds the link).
+//!
+//! Implementations: [`DevMailbox`] keeps messages in memory (the demo's
+//! `/dev/mailbox.json`), [`LogMailer`] records only that a message was sent
+//! (recipient domain and subject, never the body), and `sigra-web`'s
+//! `SmtpMailer` delivers over SMTP with lettre.
+
+use std::fmt;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use thiserror::Error;
+
+/// One message to one recipient.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Email {
+    /// The recipient's address.
+    pub to: String,
+    /// The subject line.
+    pub subject: String,
+    /// The plain-text body.
+    pub text: String,
+    /// A simple HTML body with the same content.
+    pub html: String,
+    /// Stable per message (derived from the token's hash, never the token), so
+    /// a retried delivery is recognisable as the same message.
+    pub idempotency_key: String,
+}
+
+impl fmt::Debug for Email {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Email")
+            .field(
+                "to_domain",
+                &self.to.rsplit_once('@').map_or("?", |(_, d)| d),
+            )
+            .field("subject", &self.subject)
+            .field("body", &"[REDACTED: contains a single-use link]")
+            .field("idempotency_key", &self.idempotency_key)
+            .finish()
+    }
+}
+
+/// Why a message could not be handed over.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum MailError {
+    /// The recipient address is not acceptable to the transport.
+    #[error("the recipient address was refused")]
+    InvalidRecipient,
+    /// The transport is saturated; try again later.
+    #[error("the mail queue is full")]
+    Busy,
+    /// The transport failed; the source says how.
+    #[error("mail delivery failed: {0}")]
+    Transport(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// Sends messages.
+///
+/// # What an implementation must guarantee
+///
+/// - `send` returns quickly: an implementation that talks to a network
+///   hands the message to a bounded background queue and returns, so the
+///   time a request takes does not reveal whether a message was sent (the
+///   password-reset form answers the same for unknown addresses).
+/// - Delivery is at least once; duplicates carry the same `idempotency_key`.
+/// - Nothing logs a message body or a link.
+#[async_trait]
+pub trait Mailer: Send + Sync + fmt::Debug {
+    /// Hands `email` over for delivery.
+    async fn send(&self, email: Email) -> Result<(), MailError>;
+}
+
+/// Keeps every message in memory, newest last (dev mode and tests).
+#[derive(Debug, Default)]
+pub struct DevMailbox {
+    messages: Mutex<Vec<Email>>,
+}
+
+impl DevMailbox {
+    /// An empty mailbox.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Every message so far, oldest first.
+    pub fn messages(&self) -> Vec<Email> {
+        self.messages.lock().map(|m| m.clone()).unwrap_or_default()
+    }
+}
+
+#[async_trait]
+impl Mailer for DevMailbox {
+    async fn send(&self, email: Email) -> Result<(), MailError> {
+        let mut messages = self
+            .messages
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Idempotent: a redelivered message is not stored twice.
+        if !messages
+            .iter()
+            .any(|m| m.idempotency_key == email.idempotency_key)
+        {
+            messages.push(email);
+        }
+        Ok(())
+    }
+}
+
+/// Records that a message would have been sent — recipient domain and
+/// subject only — for deployments without SMTP. Users cannot receive links
+/// this way; `sigra doctor` warns about it in prod.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct LogMailer;
+
+#[async_trait]
+impl Mailer for LogMailer {
+    async fn send(&self, email: Email) -> Result<(), MailError> {
+        tracing::warn!(
+            name: "sigra.mail.not_sent",
+            to_domain = email.to.rsplit_once('@').map_or("?", |(_, d)| d),
+            subject = %email.subject,
+            "no mailer configured (set SMTP_URL); the message was dropped"
+        );
+        Ok(())
+    }
+}
+
+/// Builds a message with a single call-to-action link.
+pub fn link_email(
+    to: &str,
+    subject: &str,
+    intro: &str,
+    action: &str,
+    link: &str,
+    idempotency_key: String,
+) -> Email {
+    let escape = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
+    };
+    Email {
+        to: to.to_owned(),
+        subject: subject.to_owned(),
+        text: format!(
+            "{intro}\n\n{action}:\n{link}\n\nIf you did not ask for this, ignore this message.\n"
+        ),
+        html: format!(
+            "<p>{}</p><p><a href=\"{}\">{}</a></p><p>If you did not ask for this, ignore this message.</p>",
+            escape(intro),
+            escape(link),
+            escape(action)
+        ),
+        idempotency_key,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_hides_the_body_and_mailbox_is_idempotent() {
+        let mail = link_email(
+            "a@example.com",
+            "Reset",
+            "Hi",
+            "Reset",
+            "https://x/reset/SECRET",
+            "k1".into(),
+        );
+        let printed = format!("{mail:?}");
+        assert!(!printed.contains("SECRET") && !printed.contains("a@example.com"));
+        let mailbox = DevMailbox::new();
+        futures_executor::block_on(mailbox.send(mail.clone())).unwrap();
+        futures_executor::block_on(mailbox.send(mail)).unwrap();
+        assert_eq!(mailbox.messages().len(), 1);
+        assert!(
+            mailbox.messages()[0]
+                .text
+                .contains("https://x/reset/SECRET")
+        );
+        assert!(
+            mailbox.messages()[0]
+                .html
+                .contains("href=\"https://x/reset/SECRET\"")
+        );
+    }
+}

@@ -1,0 +1,3 @@
+-- Second-factor lockout: consecutive failures and the lock they cause.
+ALTER TABLE user_mfa_credentials ADD COLUMN failed_attempts integer NOT NULL DEFAULT 0;
+ALTER TABLE user_mfa_credentials ADD COLUMN locked_until timestamptz;
