@@ -46,6 +46,8 @@ pub(crate) struct SessionCookie {
     pub(crate) csrf: String,
     pub(crate) return_to: Option<String>,
     pub(crate) flash: Option<Flash>,
+    /// Set while a second factor is pending: keep the user logged in afterwards.
+    pub(crate) remember_after_mfa: bool,
     /// Verified only with `SECRET_KEY_BASE_OLD`: re-sign it on the way out.
     pub(crate) signed_with_old_key: bool,
 }
@@ -59,6 +61,8 @@ struct Wire {
     r: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     f: Option<Flash>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    m: bool,
 }
 
 /// A fresh CSRF token: 32 random bytes, base64url.
@@ -95,6 +99,7 @@ impl SessionCookie {
             csrf: wire.c,
             return_to: wire.r.filter(|r| is_local_path(r)),
             flash: wire.f,
+            remember_after_mfa: wire.m,
             signed_with_old_key: verified.signed_with_old_key,
         })
     }
@@ -113,6 +118,7 @@ impl SessionCookie {
             c: self.csrf.clone(),
             r: self.return_to.clone(),
             f: self.flash.clone(),
+            m: self.remember_after_mfa,
         };
         // Serialising plain strings cannot fail; an empty payload would simply not verify later.
         let json = serde_json::to_vec(&wire).unwrap_or_default();

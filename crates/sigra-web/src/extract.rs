@@ -157,6 +157,72 @@ impl AuthSession {
         Ok(())
     }
 
+    /// The user who passed the password step and owes a second factor, if any.
+    pub fn pending_user(&self) -> Option<User> {
+        self.state
+            .lock()
+            .pending
+            .as_ref()
+            .map(|(_, user)| user.clone())
+    }
+
+    /// Whether the browser carries a valid "trust this browser" cookie for `user`.
+    pub fn is_trusted_browser(&self, user: &User) -> bool {
+        self.state
+            .trust_cookie
+            .as_deref()
+            .is_some_and(|cookie| self.state.sigra.auth().is_trusted_browser(user, cookie))
+    }
+
+    /// Starts a log-in that still needs the second factor: an `mfa_pending`
+    /// session (5 minutes) replaces any previous one, with a new cookie and
+    /// CSRF token. The user is not signed in until [`AuthSession::complete_mfa`].
+    pub async fn begin_mfa(&self, user: &User, remember_me: bool) -> Result<(), AuthError> {
+        let auth = self.state.sigra.auth();
+        let previous = self.state.lock().cookie.token.as_ref().map(copy);
+        if let Some(previous) = previous {
+            auth.delete_session(&previous).await?;
+        }
+        let (token, session) = auth
+            .create_session(user, SessionKind::MfaPending, self.state.meta.clone())
+            .await?;
+        let csrf = cookies::new_csrf().ok_or(AuthError::Random(sigra_core::random::RandomError))?;
+        let mut inner = self.state.lock();
+        let return_to = inner.cookie.return_to.take();
+        inner.cookie = SessionCookie {
+            token: Some(token),
+            csrf,
+            return_to,
+            remember_after_mfa: remember_me,
+            ..SessionCookie::default()
+        };
+        inner.scope = CurrentScope::default();
+        inner.pending = Some((session, user.clone()));
+        inner.dirty = true;
+        Ok(())
+    }
+
+    /// Finishes a log-in after the second factor was verified: the pending
+    /// session is rotated into a standard or remember-me session (as chosen
+    /// at the password step), and with `trust_browser` the trust cookie is set.
+    /// Returns the signed-in user, or `None` when no log-in was pending.
+    pub async fn complete_mfa(&self, trust_browser: bool) -> Result<Option<User>, AuthError> {
+        let (user, remember) = {
+            let inner = self.state.lock();
+            match &inner.pending {
+                Some((_, user)) => (user.clone(), inner.cookie.remember_after_mfa),
+                None => return Ok(None),
+            }
+        };
+        self.log_in(&user, remember).await?;
+        if trust_browser {
+            let value = self.state.sigra.auth().grant_trusted_browser(&user).await?;
+            self.state.lock().trust = crate::state::TrustAction::Set(value);
+        }
+        self.state.lock().pending = None;
+        Ok(Some(user))
+    }
+
     /// Logs out here: deletes this session's row, renews the cookie and
     /// clears remember-me. A captured copy of the old cookie is useless afterwards.
     pub async fn log_out(&self) -> Result<(), AuthError> {

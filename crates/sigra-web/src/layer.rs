@@ -25,7 +25,9 @@ use axum::response::{IntoResponse, Response};
 use http::header::{self, HeaderValue};
 use http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Limited};
-use sigra_core::cookie::{CookieKind, REMEMBER_ME_COOKIE, SESSION_COOKIE, cookie_opts};
+use sigra_core::cookie::{
+    CookieKind, REMEMBER_ME_COOKIE, SESSION_COOKIE, TRUST_COOKIE, cookie_opts,
+};
 use sigra_core::model::{SessionKind, SessionMeta};
 use sigra_core::signing::constant_time_eq;
 use tower::{Layer, Service};
@@ -33,7 +35,7 @@ use tower::{Layer, Service};
 use crate::Sigra;
 use crate::cookies::{self, SessionCookie};
 use crate::pages;
-use crate::state::{CurrentScope, Inner, RememberAction, RequestState};
+use crate::state::{CurrentScope, Inner, RememberAction, RequestState, TrustAction};
 
 /// The largest form body the CSRF check will read (64 KiB).
 const MAX_FORM_BYTES: usize = 64 * 1024;
@@ -167,11 +169,15 @@ async fn prepare(
     };
     let mut remember = RememberAction::Keep;
     let mut scope = CurrentScope::default();
+    let mut pending = None;
 
     if let Some(token) = cookie.token.take() {
         match auth.fetch_session(&token).await {
             Ok(Some((session, user))) => {
-                if session.kind != SessionKind::MfaPending {
+                // A half-finished MFA log-in is not a signed-in user.
+                if session.kind == SessionKind::MfaPending {
+                    pending = Some((session, user));
+                } else {
                     scope = CurrentScope {
                         user: Some(user),
                         session: Some(session),
@@ -223,12 +229,16 @@ async fn prepare(
     }
 
     let meta = request_meta(sigra, &request);
+    let trust_cookie = cookies::read_cookie(request.headers(), TRUST_COOKIE).map(str::to_owned);
     let state = RequestState::new(
         sigra.clone(),
         meta,
+        trust_cookie,
         Inner {
             cookie,
             scope: scope.clone(),
+            pending,
+            trust: TrustAction::Keep,
             dirty,
             persisted,
             remember,
@@ -400,6 +410,9 @@ fn finish(state: &RequestState, mut response: Response) -> Response {
         RememberAction::Clear => {
             set.push(cookie_opts(config, CookieKind::RememberMe).removal_header())
         }
+    }
+    if let TrustAction::Set(value) = std::mem::take(&mut inner.trust) {
+        set.push(cookie_opts(config, CookieKind::MfaTrust).set_cookie_header(&value));
     }
     drop(inner);
     let touched_cookies = !set.is_empty();

@@ -33,10 +33,23 @@ pub struct CurrentScope {
     pub session: Option<Session>,
 }
 
+/// What the trust cookie should do when the response goes out.
+#[derive(Debug, Default)]
+pub(crate) enum TrustAction {
+    /// Leave it alone.
+    #[default]
+    Keep,
+    /// Write this signed value.
+    Set(String),
+}
+
 #[derive(Debug)]
 pub(crate) struct Inner {
     pub(crate) cookie: SessionCookie,
     pub(crate) scope: CurrentScope,
+    /// A password-verified log-in waiting for its second factor.
+    pub(crate) pending: Option<(Session, User)>,
+    pub(crate) trust: TrustAction,
     /// The session cookie must be written on the way out.
     pub(crate) dirty: bool,
     /// The request came with a valid session cookie (so its CSRF token is known to the browser).
@@ -49,14 +62,22 @@ pub(crate) struct Inner {
 pub(crate) struct RequestState {
     pub(crate) sigra: Sigra,
     pub(crate) meta: SessionMeta,
+    /// The `_sigra_mfa_trust` cookie the browser sent, if any (verified on use).
+    pub(crate) trust_cookie: Option<String>,
     inner: Mutex<Inner>,
 }
 
 impl RequestState {
-    pub(crate) fn new(sigra: Sigra, meta: SessionMeta, inner: Inner) -> Arc<Self> {
+    pub(crate) fn new(
+        sigra: Sigra,
+        meta: SessionMeta,
+        trust_cookie: Option<String>,
+        inner: Inner,
+    ) -> Arc<Self> {
         Arc::new(Self {
             sigra,
             meta,
+            trust_cookie,
             inner: Mutex::new(inner),
         })
     }
