@@ -42,6 +42,7 @@
 mod cookies;
 mod extract;
 mod layer;
+pub mod mail;
 mod pages;
 pub mod rate_limit;
 mod routes;
@@ -53,6 +54,7 @@ use std::sync::Arc;
 use axum::Router;
 use sigra_core::auth::Auth;
 use sigra_core::keys::KeyRing;
+use sigra_core::mail::DevMailbox;
 use sigra_core::rate_limit::RateLimiter;
 use sigra_core::signing::MessageSigner;
 
@@ -68,12 +70,14 @@ pub struct Sigra {
     inner: Arc<Inner>,
 }
 
+#[derive(Clone)]
 struct Inner {
     auth: Auth,
     session_signer: MessageSigner,
     remember_signer: MessageSigner,
     limiter: Arc<dyn RateLimiter>,
     public_origin: String,
+    dev_mailbox: Option<Arc<DevMailbox>>,
 }
 
 impl fmt::Debug for Sigra {
@@ -103,8 +107,22 @@ impl Sigra {
                 auth,
                 limiter,
                 public_origin,
+                dev_mailbox: None,
             }),
         }
+    }
+
+    /// Exposes `mailbox` (which must also be the `Auth`'s mailer) at
+    /// `GET /dev/mailbox.json`, in dev mode only; elsewhere the route is 404.
+    pub fn with_dev_mailbox(mut self, mailbox: Arc<DevMailbox>) -> Self {
+        Arc::make_mut(&mut self.inner).dev_mailbox = Some(mailbox);
+        self
+    }
+
+    /// The dev mailbox, when one is exposed and the environment is dev.
+    pub fn dev_mailbox(&self) -> Option<&Arc<DevMailbox>> {
+        let dev = self.inner.auth.config().env == sigra_core::config::Environment::Dev;
+        self.inner.dev_mailbox.as_ref().filter(|_| dev)
     }
 
     /// The authentication service.
