@@ -18,6 +18,8 @@
 // This crate is a test harness: failing to set up a backend *is* a failing test.
 #![allow(clippy::panic, clippy::expect_used, clippy::unwrap_used)]
 
+pub mod http;
+
 use std::fmt;
 use std::ops::Deref;
 use std::sync::Arc;

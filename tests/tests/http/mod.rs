@@ -1,0 +1,191 @@
+//! The HTTP end-to-end suite: the demo app on a real socket, driven by a cookie-keeping client.
+//!
+//! Each test is written once, as `async fn name(backend: Backend)` in a
+//! topic module, and listed once in the [`http_tests!`] invocation below. The
+//! macro generates one `#[tokio::test]` per backend, named
+//! `http::<backend>::<topic>::<name>` (backends: `sqlite_file`, `postgres`),
+//! so every test runs on both and none can be left out on one of them.
+//!
+//! Each test starts its own server ([`sigra_tests::http::spawn_server`]) with
+//! a fresh store, its own rate limiter and a [`TestClock`] frozen at
+//! [`sigra_tests::t0`], so tests never share state and time only moves when a
+//! test moves it. Redirects are never followed: every 303 and its `Location`
+//! is asserted.
+//!
+//! Run them with `cargo test -p sigra-tests http::`.
+//!
+//! [`TestClock`]: sigra_core::clock::TestClock
+
+use sigra_core::model::User;
+use sigra_tests::http::{Client, Page, StatusCode, TestServer, spawn_server};
+use sigra_tests::{Backend, secret};
+
+mod cookies;
+mod csrf;
+mod email;
+mod health;
+mod log_in;
+mod mfa;
+mod pages;
+mod rate_limits;
+mod registration;
+mod remember_me;
+mod sessions;
+
+/// Generates, for each backend, one `#[tokio::test]` per listed test.
+macro_rules! http_tests {
+    ($($topic:ident: [$($test:ident),* $(,)?]),* $(,)?) => {
+        http_tests!(@backend sqlite_file, SqliteFile, $($topic: [$($test),*]),*);
+        http_tests!(@backend postgres, Postgres, $($topic: [$($test),*]),*);
+    };
+    (@backend $backend:ident, $variant:ident, $($topic:ident: [$($test:ident),*]),*) => {
+        mod $backend {
+            $(
+                mod $topic {
+                    $(
+                        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                        async fn $test() {
+                            crate::http::$topic::$test(sigra_tests::Backend::$variant).await;
+                        }
+                    )*
+                }
+            )*
+        }
+    };
+}
+
+http_tests! {
+    pages: [
+        home_is_public_and_shows_the_signed_in_email,
+        log_in_and_register_pages_render_forms_and_send_signed_in_users_home,
+        protected_pages_redirect_signed_out_visitors_to_log_in,
+        security_headers_are_on_every_response,
+        personal_pages_are_never_cached,
+    ],
+    registration: [
+        registration_logs_the_user_in_and_redirects_home,
+        invalid_registrations_are_422_and_store_nothing,
+    ],
+    log_in: [
+        failed_log_in_is_401_with_one_message_for_unknown_email_and_wrong_password,
+        log_in_returns_to_the_remembered_path,
+        open_redirect_attempts_are_never_followed,
+        log_in_renews_the_session_cookie_and_csrf_token,
+    ],
+    sessions: [
+        log_out_by_post_deletes_the_session_and_clears_cookies,
+        log_out_by_delete_with_the_csrf_header,
+        captured_cookies_are_useless_after_log_out,
+        log_out_everywhere_signs_out_every_client,
+        idle_timeout_signs_a_standard_session_out_after_30_minutes,
+        settings_lists_the_users_sessions,
+    ],
+    remember_me: [
+        remember_me_cookie_alone_restores_the_session,
+        without_remember_me_no_remember_cookie_is_set,
+    ],
+    cookies: [
+        tampered_and_garbage_session_cookies_read_as_anonymous,
+        tampered_and_garbage_remember_me_cookies_read_as_anonymous,
+        prod_cookies_are_secure_http_only_lax_and_carry_the_domain,
+    ],
+    csrf: [
+        post_without_csrf_token_is_403_and_changes_nothing,
+        wrong_csrf_token_is_403,
+        cross_site_origin_is_403,
+        oversized_form_is_413_and_changes_nothing,
+    ],
+    rate_limits: [
+        eleventh_log_in_attempt_in_a_minute_is_429_with_retry_after,
+        viewing_the_forms_does_not_spend_the_rate_limits,
+    ],
+    health: [
+        health_answers_the_documented_json,
+        database_outage_is_503_and_fails_closed,
+    ],
+    mfa: [
+        enrolment_shows_secret_qr_and_backup_codes_once,
+        log_in_with_mfa_asks_for_the_code_and_refuses_a_replay,
+        mfa_page_needs_a_pending_log_in_that_expires,
+        a_backup_code_works_once,
+        a_trusted_browser_skips_mfa_only_for_its_user_epoch_and_ttl,
+        wrong_codes_lock_the_second_factor_with_429,
+        mfa_attempts_are_rate_limited_per_user,
+        disabling_mfa_and_new_backup_codes_need_sudo,
+    ],
+    email: [
+        registration_mails_a_confirmation_link_that_works_once,
+        password_reset_works_once_and_ends_every_session,
+        reset_request_answers_the_same_for_unknown_addresses,
+        reset_link_expires_after_an_hour,
+        reset_requests_are_rate_limited_per_email,
+        changing_the_password_keeps_only_this_session,
+        changing_the_email_confirms_at_the_new_address_and_ends_sessions,
+        a_deleted_account_cannot_log_in_until_the_cancel_link,
+        dead_and_malformed_links_are_404,
+        dev_mailbox_json_is_served_only_in_dev,
+    ],
+}
+
+// ---------------------------------------------------------------------------
+// Fixtures shared by the topic modules.
+
+/// The password every seeded user has.
+pub(crate) const PASSWORD: &str = "correct horse battery staple";
+
+/// A server with the default test configuration.
+pub(crate) async fn server(backend: Backend) -> TestServer {
+    spawn_server(backend, |config| config).await
+}
+
+/// Creates a user with [`PASSWORD`] directly through `Auth` (no session, no
+/// rate-limit hit), for tests whose subject is not registration.
+pub(crate) async fn seed_user(server: &TestServer, email: &str) -> User {
+    server
+        .sigra()
+        .auth()
+        .register(email, &secret(PASSWORD))
+        .await
+        .unwrap()
+}
+
+/// A client signed in as `email` (with [`PASSWORD`]), its CSRF token fresh
+/// from the dashboard.
+pub(crate) async fn signed_in(server: &TestServer, email: &str, remember: bool) -> Client {
+    let mut client = server.client();
+    client
+        .log_in(email, PASSWORD, remember)
+        .await
+        .assert_redirect("/");
+    let dashboard = client.get("/dashboard").await;
+    assert_signed_in_as(&dashboard, email);
+    client
+}
+
+/// Asserts a 200 dashboard for `email`.
+#[track_caller]
+pub(crate) fn assert_signed_in_as(page: &Page, email: &str) {
+    assert_eq!(page.status, StatusCode::OK, "body: {}", page.body);
+    assert_eq!(
+        page.text_of("dashboard-email").as_deref(),
+        Some(email),
+        "body: {}",
+        page.body
+    );
+}
+
+/// Asserts that `client` is signed out: `/dashboard` answers 303 to the
+/// log-in page, and the home page shows nobody.
+///
+/// Like a browser, the client keeps what those answers set: the session
+/// cookie now remembers `/dashboard`, so the client's next log-in redirects
+/// there, not to `/`.
+pub(crate) async fn assert_signed_out(client: &mut Client) {
+    client
+        .get("/dashboard")
+        .await
+        .assert_redirect("/users/log-in");
+    let home = client.get("/").await;
+    assert_eq!(home.status, StatusCode::OK, "body: {}", home.body);
+    assert_eq!(home.text_of("home-email"), None, "body: {}", home.body);
+}
