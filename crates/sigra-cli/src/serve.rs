@@ -3,13 +3,16 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use sigra_core::auth::Auth;
-use sigra_core::config::Config;
+use sigra_core::config::{Config, Environment};
+use sigra_core::mail::{DevMailbox, LogMailer, Mailer};
 use sigra_core::store::Store;
 use sigra_store_postgres::PostgresStore;
 use sigra_store_sqlite::SqliteStore;
 use sigra_web::Sigra;
+use sigra_web::mail::SmtpMailer;
 
 use crate::env_with_flags;
 
@@ -70,6 +73,45 @@ async fn open_store(config: &Config) -> Result<Arc<dyn Store>, String> {
     }
 }
 
+/// How the demo sends its links.
+enum Mail {
+    /// `SMTP_URL` is set: real delivery from a background queue.
+    Smtp(Arc<SmtpMailer>),
+    /// Dev without SMTP: kept in memory and shown at `/dev/mailbox.json`.
+    Dev(Arc<DevMailbox>),
+    /// Test or prod without SMTP: only logged (users receive nothing).
+    Log,
+}
+
+impl Mail {
+    /// SMTP when `SMTP_URL` is set (in any environment, so a local Mailpit
+    /// works in dev too), else the dev mailbox in dev, else the log.
+    /// Must run inside the runtime: the SMTP mailer spawns its delivery task.
+    fn from_config(config: &Config) -> Result<Self, String> {
+        if let Some(url) = &config.smtp_url {
+            let from = format!("Sigra <no-reply@{}>", config.public_host());
+            let mailer = SmtpMailer::from_url(url, &from)
+                .map_err(|e| format!("SMTP_URL is not usable: {e}"))?;
+            return Ok(Self::Smtp(Arc::new(mailer)));
+        }
+        if config.env == Environment::Dev {
+            return Ok(Self::Dev(Arc::new(DevMailbox::new())));
+        }
+        eprintln!(
+            "warning: SMTP_URL is not set: password-reset, confirmation and other links are not sent"
+        );
+        Ok(Self::Log)
+    }
+
+    fn mailer(&self) -> Arc<dyn Mailer> {
+        match self {
+            Self::Smtp(smtp) => smtp.clone(),
+            Self::Dev(mailbox) => mailbox.clone(),
+            Self::Log => Arc::new(LogMailer),
+        }
+    }
+}
+
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
@@ -105,14 +147,24 @@ pub(crate) fn serve(args: &[String]) -> Result<(), String> {
         let addr = SocketAddr::from(([127, 0, 0, 1], config.port));
         let url = config.public_url.to_string();
         let env = config.env;
-        let auth =
-            Auth::new(config, store).map_err(|e| format!("cannot start authentication: {e}"))?;
-        let app = Sigra::new(auth).demo_app();
+        let mail = Mail::from_config(&config)?;
+        let auth = Auth::builder(config, store)
+            .mailer(mail.mailer())
+            .build()
+            .map_err(|e| format!("cannot start authentication: {e}"))?;
+        let mut sigra = Sigra::new(auth);
+        if let Mail::Dev(mailbox) = &mail {
+            sigra = sigra.with_dev_mailbox(mailbox.clone());
+        }
+        let app = sigra.demo_app();
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
         println!("Sigra demo ({env}) listening on http://{addr}");
         println!("Open {url} and register an account.");
+        if matches!(mail, Mail::Dev(_)) {
+            println!("Mail is not sent in dev: read it at {url}dev/mailbox.json");
+        }
         axum::serve(
             listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),
@@ -120,6 +172,13 @@ pub(crate) fn serve(args: &[String]) -> Result<(), String> {
         .with_graceful_shutdown(shutdown_signal())
         .await
         .map_err(|e| format!("server error: {e}"))?;
+        if let Mail::Smtp(smtp) = &mail
+            && tokio::time::timeout(Duration::from_secs(10), smtp.flush())
+                .await
+                .is_err()
+        {
+            eprintln!("warning: some queued mail was not delivered before shutdown");
+        }
         println!("Sigra demo stopped.");
         Ok(())
     })

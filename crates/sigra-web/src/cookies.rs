@@ -201,6 +201,7 @@ mod tests {
                 kind: FlashKind::Info,
                 message: "hi".into(),
             }),
+            remember_after_mfa: true,
             signed_with_old_key: false,
         };
         let value = cookie.encode(&signer(1), now(), Duration::from_secs(60));
@@ -208,6 +209,7 @@ mod tests {
         assert_eq!(back.token.unwrap().hash(), token.hash());
         assert_eq!(back.csrf, cookie.csrf);
         assert_eq!(back.return_to.as_deref(), Some("/dashboard"));
+        assert!(back.remember_after_mfa);
         assert!(SessionCookie::decode(&signer(2), &value, now()).is_none());
     }
 

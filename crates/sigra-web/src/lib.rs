@@ -142,9 +142,12 @@ impl Sigra {
         }
     }
 
-    /// The default pages: `/users/register`, `/users/log-in`, `/users/log-out`,
-    /// `/users/settings`, `/users/settings/sessions/log-out-all`, `/health`
-    /// and `/sigra/style.css`.
+    /// The default pages: register, log in and its second factor
+    /// (`/users/mfa`), log out, settings (sessions, MFA enrolment, backup
+    /// codes, trusted browsers, password, email, account deletion), the sudo
+    /// password check, the email-link flows (reset password, confirm email,
+    /// change email, cancel deletion), `/dev/mailbox.json` (dev only),
+    /// `/health` and `/sigra/style.css`. The table is in DESIGN.md.
     pub fn routes(&self) -> Router {
         routes::routes(self)
     }

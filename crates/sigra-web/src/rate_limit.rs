@@ -142,6 +142,33 @@ pub(crate) fn too_many(retry_after: Duration) -> Response {
     response
 }
 
+/// Counts one hit of `action` for `key` (an IP, an email as submitted, or a
+/// user id, as the action's rule says). `Err` is the response to send
+/// instead: 429 with `Retry-After` when over the limit, 503 when the
+/// backend cannot count (an uncountable hit is never let through unlimited).
+pub(crate) async fn check(
+    sigra: &Sigra,
+    action: RateLimitAction,
+    key: &str,
+) -> Result<(), Response> {
+    let rule = sigra.auth().config().rate_limits.rule(action);
+    match sigra.limiter().hit(&rule, key, sigra.auth().now()).await {
+        Ok(RateDecision::Allowed { .. }) => Ok(()),
+        Ok(RateDecision::Limited { retry_after }) => {
+            tracing::info!(name: "sigra.rate_limit", action = action.name(), outcome = "limited");
+            Err(too_many(retry_after))
+        }
+        Err(e) => {
+            tracing::error!(name: "sigra.rate_limit", action = action.name(), outcome = "error", error = %e);
+            Err((
+                StatusCode::SERVICE_UNAVAILABLE,
+                pages::error_page("Temporarily unavailable", "Please try again shortly."),
+            )
+                .into_response())
+        }
+    }
+}
+
 /// Middleware limiting a route by client IP under `action`'s rule.
 ///
 /// When the limiter's backend fails, the request is refused with 503: an
@@ -151,27 +178,15 @@ pub async fn limit_by_ip(
     request: Request,
     next: Next,
 ) -> Response {
-    let rule = sigra.auth().config().rate_limits.rule(action);
     let peer = request
         .extensions()
         .get::<ConnectInfo<std::net::SocketAddr>>()
         .map(|c| c.0.ip());
     let key = client_ip(&sigra, request.headers(), peer)
         .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
-    match sigra.limiter().hit(&rule, &key, sigra.auth().now()).await {
-        Ok(RateDecision::Allowed { .. }) => next.run(request).await,
-        Ok(RateDecision::Limited { retry_after }) => {
-            tracing::info!(name: "sigra.rate_limit", action = action.name(), outcome = "limited");
-            too_many(retry_after)
-        }
-        Err(e) => {
-            tracing::error!(name: "sigra.rate_limit", action = action.name(), outcome = "error", error = %e);
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                pages::error_page("Temporarily unavailable", "Please try again shortly."),
-            )
-                .into_response()
-        }
+    match check(&sigra, action, &key).await {
+        Ok(()) => next.run(request).await,
+        Err(response) => response,
     }
 }
 

@@ -1,7 +1,17 @@
-//! The default pages: register, log in, log out, settings, health — and the
-//! demo app's home and dashboard.
+//! The default pages: register, log in (with the second factor), log out,
+//! settings, the email-link flows, health — and the demo app's home and
+//! dashboard.
+//!
+//! The MFA pages live in [`mfa`], the email-token and account pages in
+//! [`account`]; this file holds the route table and the pages they share.
+
+mod account;
+mod mfa;
+
+use std::time::Duration;
 
 use axum::extract::State;
+use axum::handler::Handler as _;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -13,7 +23,7 @@ use sigra_core::rate_limit::RateLimitAction;
 
 use crate::cookies::FlashKind;
 use crate::extract::{AuthSession, CurrentUser};
-use crate::pages::{self, Frame};
+use crate::pages::{self, Frame, SettingsForm, SettingsView};
 use crate::rate_limit::limit_by_ip;
 use crate::{MaybeUser, Sigra};
 
@@ -23,20 +33,71 @@ pub(crate) fn routes(sigra: &Sigra) -> Router {
         middleware::from_fn_with_state((sigra.clone(), RateLimitAction::Login), limit_by_ip);
     let register_limit =
         middleware::from_fn_with_state((sigra.clone(), RateLimitAction::Register), limit_by_ip);
+    // Only the POSTs are attempts: viewing a form must not spend the limit
+    // (a `route_layer` on the whole method router would count the GETs too,
+    // halving the log-in budget and locking out a visitor who reloads a form).
+    //
+    // Every form that checks the current password of a signed-in user (sudo,
+    // change password or email, delete account) spends the same per-IP
+    // budget as log-in: they are password guesses too.
     Router::new()
         .route(
             "/users/register",
-            get(register_page)
-                .post(register)
-                .route_layer(register_limit),
+            get(register_page).post(register.layer(register_limit)),
         )
         .route(
             "/users/log-in",
-            get(log_in_page).post(log_in).route_layer(login_limit),
+            get(log_in_page).post(log_in.layer(login_limit.clone())),
         )
+        .route("/users/mfa", get(mfa::challenge_page).post(mfa::challenge))
         .route("/users/log-out", post(log_out).delete(log_out))
         .route("/users/settings", get(settings))
         .route("/users/settings/sessions/log-out-all", post(log_out_all))
+        .route("/users/settings/mfa/enroll", post(mfa::enroll))
+        .route("/users/settings/mfa/confirm", post(mfa::confirm))
+        .route(
+            "/users/settings/mfa/revoke-trusted-browsers",
+            post(mfa::revoke_trusted_browsers),
+        )
+        .route("/users/settings/mfa/disable", post(mfa::disable))
+        .route(
+            "/users/settings/mfa/backup-codes",
+            post(mfa::regenerate_backup_codes),
+        )
+        .route(
+            "/users/sudo",
+            get(mfa::sudo_page).post(mfa::sudo.layer(login_limit.clone())),
+        )
+        .route(
+            "/users/reset-password",
+            get(account::reset_request_page).post(account::reset_request),
+        )
+        .route(
+            "/users/reset-password/{token}",
+            get(account::reset_password_page).post(account::reset_password),
+        )
+        .route("/users/confirm/{token}", get(account::confirm_email))
+        .route(
+            "/users/settings/password",
+            post(account::change_password.layer(login_limit.clone())),
+        )
+        .route(
+            "/users/settings/email",
+            post(account::change_email.layer(login_limit.clone())),
+        )
+        .route(
+            "/users/settings/confirm-email/{token}",
+            get(account::confirm_email_change),
+        )
+        .route(
+            "/users/settings/delete-account",
+            post(account::delete_account.layer(login_limit)),
+        )
+        .route(
+            "/users/cancel-deletion/{token}",
+            get(account::cancel_deletion),
+        )
+        .route("/dev/mailbox.json", get(dev_mailbox))
         .route("/health", get(health))
         .route("/sigra/style.css", get(stylesheet))
         .with_state(sigra.clone())
@@ -144,6 +205,11 @@ async fn register(
     let result = sigra.auth().register(&form.email, &password).await;
     let error = match result {
         Ok(user) => {
+            // The account exists whatever happens to the mail: a failure to
+            // send is logged (without the address), never a failed registration.
+            if let Err(e) = sigra.auth().send_confirmation(&user).await {
+                tracing::warn!(name: "sigra.mail.confirmation", outcome = "error", error = %e);
+            }
             return match session.log_in(&user, false).await {
                 Ok(()) => {
                     session.flash(FlashKind::Info, "Welcome! Your account is ready.");
@@ -176,6 +242,14 @@ fn capitalise(s: &str) -> String {
 const LOG_IN_FAILED: &str =
     "Invalid email or password. After repeated failures, sign-in is paused for 15 minutes.";
 
+/// For the right password of an account that is scheduled for deletion.
+const DELETION_SCHEDULED: &str = "This account is scheduled for deletion, so it cannot log in. \
+     To keep it, open the cancellation link in the email we sent when the deletion was requested, \
+     then log in again.";
+
+/// The second-factor page of a pending log-in.
+pub(crate) const MFA_PATH: &str = "/users/mfa";
+
 async fn log_in_page(session: AuthSession, MaybeUser(user): MaybeUser) -> Response {
     if user.is_some() {
         return Redirect::to("/").into_response();
@@ -202,13 +276,25 @@ async fn log_in(
         .authenticate(&form.email, &password, session.meta())
         .await
     {
-        Ok(user) => match session.log_in(&user, remember).await {
-            Ok(()) => {
-                let to = session.take_return_to().unwrap_or_else(|| "/".to_owned());
-                Redirect::to(&to).into_response()
+        // A valid trust cookie for this user at their current epoch skips the second factor.
+        Ok(user) if user.mfa_enabled && !session.is_trusted_browser(&user) => {
+            match session.begin_mfa(&user, remember).await {
+                Ok(()) => Redirect::to(MFA_PATH).into_response(),
+                Err(e) => auth_failure(e),
             }
+        }
+        Ok(user) => match session.log_in(&user, remember).await {
+            Ok(()) => return_home(&session),
             Err(e) => auth_failure(e),
         },
+        Err(AuthError::DeletionScheduled) => {
+            let csrf = session.csrf_token();
+            let body = pages::log_in_form(&csrf, &form.email, Some(DELETION_SCHEDULED));
+            html(
+                StatusCode::FORBIDDEN,
+                pages::page(frame("Log in", &session, None, &csrf), &body),
+            )
+        }
         Err(AuthError::InvalidCredentials | AuthError::Locked { .. }) => {
             let csrf = session.csrf_token();
             let body = pages::log_in_form(&csrf, &form.email, Some(LOG_IN_FAILED));
@@ -231,24 +317,102 @@ async fn log_out(session: AuthSession) -> Response {
     }
 }
 
+/// 303 to the remembered return path (used once), or home.
+fn return_home(session: &AuthSession) -> Response {
+    let to = session.take_return_to().unwrap_or_else(|| "/".to_owned());
+    Redirect::to(&to).into_response()
+}
+
 async fn settings(
     State(sigra): State<Sigra>,
     current: CurrentUser,
     session: AuthSession,
 ) -> Response {
-    let sessions = match sigra.auth().list_sessions(current.user.id).await {
+    settings_page(&sigra, &current, &session, StatusCode::OK, None, "").await
+}
+
+/// The settings page, with `status` and an optional message for one form
+/// (`new_email` goes back into the email form).
+async fn settings_page(
+    sigra: &Sigra,
+    current: &CurrentUser,
+    session: &AuthSession,
+    status: StatusCode,
+    error: Option<(SettingsForm, &str)>,
+    new_email: &str,
+) -> Response {
+    let auth = sigra.auth();
+    let sessions = match auth.list_sessions(current.user.id).await {
         Ok(sessions) => sessions,
         Err(e) => return auth_failure(e),
     };
+    let backup_codes_left = if current.user.mfa_enabled {
+        match auth.remaining_backup_codes(current.user.id).await {
+            Ok(n) => Some(n),
+            Err(e) => return auth_failure(e),
+        }
+    } else {
+        None
+    };
     let csrf = session.csrf_token();
-    let body = pages::settings(&csrf, &sessions, &current.session, current.user.mfa_enabled);
+    let grace_period = human_duration(auth.config().deletion_grace_period);
+    let body = pages::settings(&SettingsView {
+        csrf: &csrf,
+        sessions: &sessions,
+        current: &current.session,
+        email: &current.user.email,
+        email_confirmed: current.user.confirmed_at.is_some(),
+        mfa_enabled: current.user.mfa_enabled,
+        backup_codes_left,
+        password_min_length: auth.config().password_min_length,
+        grace_period: &grace_period,
+        error,
+        new_email,
+    });
     html(
-        StatusCode::OK,
+        status,
         pages::page(
-            frame("Settings", &session, Some(&current.user.email), &csrf),
+            frame("Settings", session, Some(&current.user.email), &csrf),
             &body,
         ),
     )
+}
+
+/// A duration as people say it: "14 days", "1 hour", "90 minutes".
+fn human_duration(d: Duration) -> String {
+    let secs = d.as_secs();
+    let (n, unit) = if secs >= 86_400 && secs.is_multiple_of(86_400) {
+        (secs / 86_400, "day")
+    } else if secs >= 3600 && secs.is_multiple_of(3600) {
+        (secs / 3600, "hour")
+    } else if secs >= 60 {
+        (secs / 60, "minute")
+    } else {
+        (secs, "second")
+    };
+    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
+}
+
+/// `GET /dev/mailbox.json`: the dev mailbox's messages, oldest first, in dev
+/// mode with a mailbox exposed; 404 everywhere else.
+async fn dev_mailbox(State(sigra): State<Sigra>) -> Response {
+    let Some(mailbox) = sigra.dev_mailbox() else {
+        return html(
+            StatusCode::NOT_FOUND,
+            pages::error_page("Not found", "There is no page at this address."),
+        );
+    };
+    let messages: Vec<serde_json::Value> = mailbox
+        .messages()
+        .into_iter()
+        .map(|m| serde_json::json!({ "to": m.to, "subject": m.subject, "text": m.text }))
+        .collect();
+    (
+        StatusCode::OK,
+        [(header::CACHE_CONTROL, "no-store")],
+        Json(messages),
+    )
+        .into_response()
 }
 
 async fn log_out_all(_current: CurrentUser, session: AuthSession) -> Response {
