@@ -298,7 +298,10 @@ impl Auth {
             &user.email,
             &CANCEL_DELETION,
         )
-        .await?;
+        .await
+        // The deletion is scheduled either way; a lost cancel mail must not
+        // turn into an error page that suggests nothing happened.
+        .unwrap_or_else(|e| tracing::error!(name: "sigra.mail.error", context = "cancel_deletion", error = %e));
         Ok(at)
     }
 
