@@ -1,9 +1,16 @@
 //! Sigra's one integration-test binary (STYLE.md §7): modules by purpose.
 //!
 //! - `conformance`: the store conformance suite, written once and run on every backend.
+//! - `http`: the demo app over a real socket, driven by a cookie-keeping client; every
+//!   test runs on SQLite (file) and PostgreSQL.
+//! - `browser`: the demo app in headless Chromium over WebDriver (register, remember me,
+//!   log out everywhere); needs Debian's `chromium` and `chromium-driver`, which
+//!   `cargo xtask ci` installs.
 
 // Everything in this binary is test code, including the helpers that are not
 // `#[test]` functions themselves: a panic here is a failing test, which is the point.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod browser;
 mod conformance;
+mod http;

@@ -1,24 +1,31 @@
 //! Project automation, run as `cargo xtask <command>`.
 //!
 //! - `cargo xtask ci`: everything CI checks, in order: formatting, clippy,
-//!   tests (with PostgreSQL and Redis started when they are not running), docs.
+//!   tests (with PostgreSQL and Redis started when they are not running, and
+//!   Debian's Chromium and ChromeDriver installed when missing), docs.
 //! - `cargo xtask bench`: the criterion benchmarks, with a summary written to
 //!   `docs/benchmarks.md`.
 //! - `cargo xtask services`: start (or check) PostgreSQL and Redis for local test runs.
 //!
 //! It depends on nothing but the standard library, so it builds in seconds.
 
+mod http_bench;
+
 use std::env;
 use std::fs;
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
+use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 /// The PostgreSQL server tests use (trust auth; tests create their own databases).
 const POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 /// The Redis server tests use.
 const REDIS_URL: &str = "redis://127.0.0.1:6379";
+/// Debian's Chromium, which the browser test drives (package `chromium`).
+const CHROMIUM: &str = "/usr/bin/chromium";
+/// Debian's ChromeDriver, which the browser test starts (package `chromium-driver`).
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
 fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
@@ -103,6 +110,7 @@ fn ci() -> Result {
          `unwrap`/`expect`/`panic` are denied outside tests, and the wall clock may only be read in sigra_core::clock.",
     )?;
     services()?;
+    ensure_chromium()?;
     step(
         "test",
         "cargo",
@@ -110,6 +118,8 @@ fn ci() -> Result {
         &[
             ("SIGRA_TEST_POSTGRES_URL", POSTGRES_URL),
             ("SIGRA_TEST_REDIS_URL", REDIS_URL),
+            ("SIGRA_CHROMEDRIVER", CHROMEDRIVER),
+            ("SIGRA_CHROMIUM", CHROMIUM),
         ],
         "read the failing test's output above; rerun one test with `cargo test -p <crate> <name>`. \
          Tests needing PostgreSQL or Redis take their address from SIGRA_TEST_POSTGRES_URL / SIGRA_TEST_REDIS_URL \
@@ -124,6 +134,67 @@ fn ci() -> Result {
     )?;
     eprintln!("\nxtask ci: all steps passed in {:.0?}", started.elapsed());
     Ok(())
+}
+
+/// Makes sure Debian's `chromium` and `chromium-driver` are installed for the
+/// browser test, installing them with apt-get (non-interactive) when either
+/// binary is missing.
+fn ensure_chromium() -> Result {
+    let missing: Vec<&str> = [CHROMIUM, CHROMEDRIVER]
+        .into_iter()
+        .filter(|path| !Path::new(path).is_file())
+        .collect();
+    if missing.is_empty() {
+        eprintln!("==> chromium: {CHROMIUM} and {CHROMEDRIVER} are installed");
+        return Ok(());
+    }
+    eprintln!(
+        "==> chromium: {} missing; installing Debian's chromium and chromium-driver",
+        missing.join(" and ")
+    );
+    let how = "the browser test (tests/tests/browser.rs) needs Debian's Chromium and ChromeDriver. \
+               Install them as root with `apt-get update && apt-get install -y chromium chromium-driver`, \
+               or point SIGRA_CHROMIUM and SIGRA_CHROMEDRIVER at an installed Chromium and matching ChromeDriver";
+    let install: [&[&str]; 2] = [
+        &["update"],
+        &["install", "-y", "chromium", "chromium-driver"],
+    ];
+    for args in install {
+        let command = format!("apt-get {}", args.join(" "));
+        eprintln!("\n==> chromium: {command}");
+        match Command::new("apt-get")
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .stdin(Stdio::null())
+            .status()
+        {
+            Ok(status) if status.success() => {}
+            Ok(status) => {
+                return Err(format!(
+                    "`{command}` failed ({status}), so Chromium and ChromeDriver are not installed.\n\
+                     How to fix: {how}."
+                ));
+            }
+            Err(e) => {
+                return Err(format!(
+                    "could not run `apt-get` ({e}), so Chromium and ChromeDriver are not installed.\n\
+                     How to fix: {how}."
+                ));
+            }
+        }
+    }
+    let still_missing: Vec<&str> = [CHROMIUM, CHROMEDRIVER]
+        .into_iter()
+        .filter(|path| !Path::new(path).is_file())
+        .collect();
+    if still_missing.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "apt-get installed chromium and chromium-driver, but {} is still missing.\nHow to fix: {how}.",
+            still_missing.join(" and ")
+        ))
+    }
 }
 
 fn reachable(addr: &str) -> bool {
@@ -201,8 +272,17 @@ fn ensure_service(name: &str, addr: &str, program: &str, args: &[&str], how: &st
     }
 }
 
-/// Runs the criterion benchmarks and writes a summary table to docs/benchmarks.md.
+/// Runs the benchmarks and writes their tables to docs/benchmarks.md.
+///
+/// `cargo xtask bench` runs everything; `cargo xtask bench http` only the
+/// HTTP load test; `cargo xtask bench cargo [criterion args]` only the
+/// `cargo bench` targets.
 fn bench(extra: &[String]) -> Result {
+    let (run_cargo, run_http, extra) = match extra.first().map(String::as_str) {
+        Some("http") => (false, true, &extra[1..]),
+        Some("cargo") => (true, false, &extra[1..]),
+        _ => (true, true, extra),
+    };
     let mut args = vec!["bench", "--workspace", "--locked"];
     let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
     if !extra.is_empty() {
@@ -210,20 +290,27 @@ fn bench(extra: &[String]) -> Result {
         args.extend(extra.iter().copied());
     }
     services()?;
-    step(
-        "bench",
-        "cargo",
-        &args,
-        &[
-            ("SIGRA_TEST_POSTGRES_URL", POSTGRES_URL),
-            ("SIGRA_TEST_REDIS_URL", REDIS_URL),
-        ],
-        "read the benchmark's output above.",
-    )?;
+    if run_cargo {
+        step(
+            "bench",
+            "cargo",
+            &args,
+            &[
+                ("SIGRA_TEST_POSTGRES_URL", POSTGRES_URL),
+                ("SIGRA_TEST_REDIS_URL", REDIS_URL),
+            ],
+            "read the benchmark's output above.",
+        )?;
+    }
+    if run_http {
+        http_bench::run()?;
+    }
     let root = workspace_root();
     let doc = root.join("docs/benchmarks.md");
-    let table = criterion_table(&root.join("target/criterion"))?;
-    write_section(&doc, "criterion", &table)?;
+    let table = criterion_table(&root.join("target/criterion")).unwrap_or_default();
+    if !table.is_empty() {
+        write_section(&doc, "criterion", &table)?;
+    }
     // Throughput benchmarks write their own markdown tables; each becomes a section.
     if let Ok(entries) = fs::read_dir(root.join("target/sigra-bench")) {
         for entry in entries.flatten() {
