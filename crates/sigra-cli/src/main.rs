@@ -4,6 +4,7 @@
 //! on an embedded SQLite file (or the `DATABASE_URL` given), migrated on
 //! start, and prints the URL to open.
 
+mod doctor;
 mod serve;
 
 use std::collections::HashMap;
@@ -21,6 +22,8 @@ commands:
                run the demo app (default: SQLite file ./sigra-dev.sqlite, port 4000)
   migrate [--database-url URL]
                apply the database migrations and exit
+  doctor [--database-url URL]
+               check the environment against the production checklist (exit 1 on any failure)
   gen-secret   print a new SECRET_KEY_BASE (64 random bytes, base64url)
   gen-key      print a new ENCRYPTION_KEY (32 random bytes, base64)
 
@@ -33,6 +36,7 @@ fn main() -> ExitCode {
     match args.first().map(String::as_str) {
         Some("serve") => run(serve::serve(&args[1..])),
         Some("migrate") => run(serve::migrate(&args[1..])),
+        Some("doctor") => doctor(&args[1..]),
         Some("gen-secret") => match SecretKeyBase::generate_printable() {
             Ok(secret) => {
                 println!("{}", secret.expose_secret());
@@ -47,7 +51,7 @@ fn main() -> ExitCode {
             }
             Err(e) => fail(&e.to_string()),
         },
-        Some(cmd @ ("doctor" | "jobs" | "reencrypt")) => fail(&format!(
+        Some(cmd @ "reencrypt") => fail(&format!(
             "`sigra {cmd}` is not part of this build yet (see the status table in README.md)"
         )),
         Some("-h" | "--help" | "help") => {
@@ -58,6 +62,27 @@ fn main() -> ExitCode {
             eprint!("{USAGE}");
             ExitCode::from(2)
         }
+    }
+}
+
+/// `sigra doctor`: prints the checklist; exit status 1 when any check fails.
+fn doctor(args: &[String]) -> ExitCode {
+    let vars = match env_with_flags(args) {
+        Ok(vars) => vars,
+        Err(message) => return fail(&message),
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => return fail(&format!("cannot start the runtime: {e}")),
+    };
+    let rows = runtime.block_on(doctor::checks(&vars));
+    if doctor::print(&rows) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
     }
 }
 

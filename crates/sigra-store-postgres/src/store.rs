@@ -72,4 +72,20 @@ impl PostgresStore {
         MIGRATOR.run(&self.pool).await?;
         Ok(())
     }
+
+    /// How many embedded migrations the database has not applied yet (all of
+    /// them on an empty database). Read-only: applies nothing.
+    pub async fn pending_migrations(&self) -> Result<usize, PostgresStoreError> {
+        let exists: bool = sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
+            .fetch_one(&self.pool)
+            .await?;
+        let applied: Vec<i64> = if exists {
+            sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+                .fetch_all(&self.pool)
+                .await?
+        } else {
+            Vec::new()
+        };
+        Ok(MIGRATOR.iter().filter(|m| !applied.contains(&m.version)).count())
+    }
 }

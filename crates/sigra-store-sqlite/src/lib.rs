@@ -142,7 +142,27 @@ impl SqliteStore {
 
     /// Applies the embedded migrations; running it again is a no-op.
     pub async fn migrate(&self) -> Result<(), SqliteStoreError> {
-        sqlx::migrate!("./migrations").run(&self.pool).await?;
+        MIGRATOR.run(&self.pool).await?;
         Ok(())
     }
+
+    /// How many embedded migrations the database has not applied yet (all of
+    /// them on an empty database). Read-only: applies nothing.
+    pub async fn pending_migrations(&self) -> Result<usize, SqliteStoreError> {
+        let exists: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations')")
+                .fetch_one(&self.pool)
+                .await?;
+        let applied: Vec<i64> = if exists {
+            sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+                .fetch_all(&self.pool)
+                .await?
+        } else {
+            Vec::new()
+        };
+        Ok(MIGRATOR.iter().filter(|m| !applied.contains(&m.version)).count())
+    }
 }
+
+/// The embedded migrations.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
