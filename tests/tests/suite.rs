@@ -3,6 +3,7 @@
 //! - `conformance`: the store conformance suite, written once and run on every backend.
 //! - `http`: the demo app over a real socket, driven by a cookie-keeping client; every
 //!   test runs on SQLite (file) and PostgreSQL.
+//! - `telemetry`: a whole flow at TRACE level leaks no secret and emits the documented events.
 //! - `browser`: the demo app in headless Chromium over WebDriver (register, remember me,
 //!   log out everywhere); needs Debian's `chromium` and `chromium-driver`, which
 //!   `cargo xtask ci` installs.
@@ -14,3 +15,4 @@
 mod browser;
 mod conformance;
 mod http;
+mod telemetry;
