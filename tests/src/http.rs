@@ -15,9 +15,16 @@
 //! page, which [`Client::post_with_csrf`] sends back. It ignores cookie
 //! domains, paths and `Secure`: what a real browser would do with those is
 //! checked by reading the [`SetCookie`] attributes, not by the jar.
+//!
+//! **Session cache.** Inside [`with_session_cache`]`(true, …)` every server
+//! the harness starts has the node-local session cache on (and follows the
+//! revocation log); the `http_tests!` macro runs the whole suite both ways.
+//! [`spawn_node`] starts a second server on the *same* database, as another
+//! node of a cluster would be.
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,15 +33,34 @@ use reqwest::header::{CONTENT_TYPE, COOKIE, HeaderName, LOCATION, SET_COOKIE};
 pub use reqwest::header::{HeaderMap, HeaderValue};
 pub use reqwest::{Method, StatusCode};
 use sigra_core::auth::Auth;
+use sigra_core::cache::SessionCache;
 use sigra_core::clock::TestClock;
 use sigra_core::config::{Config, ConfigBuilder, Environment};
 use sigra_core::mail::DevMailbox;
 use sigra_core::model::User;
 use sigra_core::password::Argon2Hasher;
+use sigra_store_postgres::PostgresStore;
+use sigra_store_sqlite::SqliteStore;
 use sigra_web::{CSRF_FIELD, Sigra};
 use tokio::sync::oneshot;
 
 use crate::{Backend, RawPool, TestStore, fresh_store, t0};
+
+tokio::task_local! {
+    /// Whether servers started in this task have the session cache on.
+    static SESSION_CACHE: bool;
+}
+
+/// Runs `test` with the session cache on (or off) for every server
+/// [`spawn_server`] and [`spawn_node`] start inside it. Outside, it is off.
+pub async fn with_session_cache<F: Future>(on: bool, test: F) -> F::Output {
+    SESSION_CACHE.scope(on, test).await
+}
+
+/// Whether servers started now get the session cache.
+pub fn session_cache_requested() -> bool {
+    SESSION_CACHE.try_with(|on| *on).unwrap_or(false)
+}
 
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = sigra_core::cookie::SESSION_COOKIE;
@@ -69,9 +95,9 @@ impl fmt::Debug for TestServer {
 /// Starts the demo app on `127.0.0.1:0` over a fresh store on `backend`.
 ///
 /// The configuration starts as `Config::builder(Environment::Test)` with
-/// `public_url` set to the server's own `http://127.0.0.1:PORT`; `customize`
-/// may change anything, or return a different builder altogether (e.g. a
-/// prod one).
+/// `public_url` set to the server's own `http://127.0.0.1:PORT` (and the
+/// session cache on inside [`with_session_cache`]); `customize` may change
+/// anything, or return a different builder altogether (e.g. a prod one).
 ///
 /// # Panics
 ///
@@ -80,12 +106,68 @@ pub async fn spawn_server(
     backend: Backend,
     customize: impl FnOnce(ConfigBuilder) -> ConfigBuilder,
 ) -> TestServer {
-    let store = fresh_store(backend).await;
+    serve(fresh_store(backend).await, customize).await
+}
+
+/// Starts another node of `first`'s app: a second server with its own
+/// connection pool, limiter, cache and clock on the same database, reached
+/// through `database_url` (by default the first node's own; give another
+/// one, e.g. through a [`crate::proxy::TcpProxy`], to cut this node off).
+/// `first` must outlive it: it owns the database.
+///
+/// # Panics
+///
+/// When the database is in-memory SQLite (no other pool can reach it), or
+/// the node cannot be set up.
+pub async fn spawn_node(
+    first: &TestServer,
+    database_url: Option<String>,
+    customize: impl FnOnce(ConfigBuilder) -> ConfigBuilder,
+) -> TestServer {
+    let url = database_url
+        .or_else(|| first.store.database_url())
+        .expect("a second node needs a database another pool can reach");
+    let backend = first.store.backend();
+    let store = if url.starts_with("postgres") {
+        let store = PostgresStore::connect(&url)
+            .await
+            .unwrap_or_else(|e| panic!("second node: connect to PostgreSQL: {e}"));
+        let raw = RawPool::Postgres(store.pool().clone());
+        TestStore {
+            store: Arc::new(store),
+            raw,
+            backend,
+            _dir: None,
+            _database: None,
+        }
+    } else {
+        let store = SqliteStore::connect(&url)
+            .await
+            .unwrap_or_else(|e| panic!("second node: open SQLite: {e}"));
+        let raw = RawPool::Sqlite(store.pool().clone());
+        TestStore {
+            store: Arc::new(store),
+            raw,
+            backend,
+            _dir: None,
+            _database: None,
+        }
+    };
+    serve(store, customize).await
+}
+
+async fn serve(
+    store: TestStore,
+    customize: impl FnOnce(ConfigBuilder) -> ConfigBuilder,
+) -> TestServer {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind 127.0.0.1:0");
     let addr = listener.local_addr().expect("the listener's address");
-    let config = customize(Config::builder(Environment::Test).public_url(format!("http://{addr}")))
+    let base = Config::builder(Environment::Test)
+        .public_url(format!("http://{addr}"))
+        .session_cache(session_cache_requested());
+    let config = customize(base)
         .build()
         .unwrap_or_else(|e| panic!("the test server's configuration is invalid: {e}"));
     let clock = Arc::new(TestClock::new(t0()));
@@ -184,10 +266,41 @@ impl TestServer {
     /// Makes the database unreachable for the rest of the test: closes the
     /// store's connection pool (the app's and the harness's share it), so
     /// every query fails as it would when the server goes away.
+    ///
+    /// With the session cache on, it then waits (at most 5 s) until the
+    /// node has noticed and suspended its cache, which it promises to do
+    /// within one poll deadline of losing the database.
     pub async fn take_database_down(&self) {
         match &self.store.raw {
             RawPool::Sqlite(pool) => pool.close().await,
             RawPool::Postgres(pool) => pool.close().await,
+        }
+        if let Some(cache) = self.session_cache() {
+            self.wait_for_cache(|c| !c.is_active(), "suspend its session cache")
+                .await;
+            assert!(!cache.is_active());
+        }
+    }
+
+    /// The node-local session cache, when this server has it on.
+    pub fn session_cache(&self) -> Option<&Arc<SessionCache>> {
+        self.sigra.auth().session_cache()
+    }
+
+    /// Waits (at most 5 s) until `ready` holds for this server's cache.
+    ///
+    /// # Panics
+    ///
+    /// When it does not, or the server has no cache.
+    pub async fn wait_for_cache(&self, ready: impl Fn(&SessionCache) -> bool, what: &str) {
+        let cache = self.session_cache().expect("the session cache is on");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while !ready(cache) {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the server did not {what} within 5 s"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
 }

@@ -19,6 +19,7 @@
 #![allow(clippy::panic, clippy::expect_used, clippy::unwrap_used)]
 
 pub mod http;
+pub mod proxy;
 
 use std::fmt;
 use std::ops::Deref;
@@ -180,6 +181,36 @@ impl TestStore {
     /// Which backend this is.
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// The URL of this test's database (the SQLite file or the PostgreSQL
+    /// database), for opening a second pool on it as another node would;
+    /// `None` for in-memory SQLite, which no other pool can reach.
+    pub fn database_url(&self) -> Option<String> {
+        match (&self._database, &self._dir) {
+            (Some(db), _) => Some(db.url.clone()),
+            (None, Some(dir)) => Some(format!(
+                "sqlite://{}",
+                dir.path().join("sigra.db").display()
+            )),
+            (None, None) => None,
+        }
+    }
+
+    /// The store's own PostgreSQL pool (PostgreSQL backend only).
+    pub fn pg_pool(&self) -> Option<PgPool> {
+        match &self.raw {
+            RawPool::Postgres(pool) => Some(pool.clone()),
+            RawPool::Sqlite(_) => None,
+        }
+    }
+
+    /// The store's own SQLite pool (SQLite backends only).
+    pub fn sqlite_pool(&self) -> Option<SqlitePool> {
+        match &self.raw {
+            RawPool::Sqlite(pool) => Some(pool.clone()),
+            RawPool::Postgres(_) => None,
+        }
     }
 
     /// Another handle on the store (for spawned tasks and [`Auth`]).

@@ -3,7 +3,11 @@
 //! - `conformance`: the store conformance suite, written once and run on every backend.
 //! - `http`: the demo app over a real socket, driven by a cookie-keeping client; every
 //!   test runs on SQLite (file) and PostgreSQL.
+//! - `jobs`: sigra-jobs on real databases: each job's effect on rows, crash pickup, mail
+//!   retry and give-up, and two nodes sharing one database running each cron tick once.
 //! - `telemetry`: a whole flow at TRACE level leaks no secret and emits the documented events.
+//! - `rate_limiter`: the rate-limit port's guarantees, the same tests on the in-memory and
+//!   the Redis backend, and Redis outages (a Redis the test stops and starts again).
 //! - `browser`: the demo app in headless Chromium over WebDriver (register, remember me,
 //!   log out everywhere); needs Debian's `chromium` and `chromium-driver`, which
 //!   `cargo xtask ci` installs.
@@ -15,4 +19,6 @@
 mod browser;
 mod conformance;
 mod http;
+mod jobs;
+mod rate_limiter;
 mod telemetry;

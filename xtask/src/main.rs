@@ -100,6 +100,7 @@ fn ci() -> Result {
             "clippy",
             "--workspace",
             "--all-targets",
+            "--all-features",
             "--locked",
             "--",
             "-D",
@@ -114,7 +115,7 @@ fn ci() -> Result {
     step(
         "test",
         "cargo",
-        &["test", "--workspace", "--locked"],
+        &["test", "--workspace", "--all-features", "--locked"],
         &[
             ("SIGRA_TEST_POSTGRES_URL", POSTGRES_URL),
             ("SIGRA_TEST_REDIS_URL", REDIS_URL),
@@ -128,7 +129,7 @@ fn ci() -> Result {
     step(
         "doc",
         "cargo",
-        &["doc", "--workspace", "--no-deps", "--locked"],
+        &["doc", "--workspace", "--all-features", "--no-deps", "--locked"],
         &[("RUSTDOCFLAGS", "-D warnings")],
         "fix the rustdoc warnings above (broken intra-doc links, missing docs, failing examples).",
     )?;

@@ -5,6 +5,8 @@
 //! start, and prints the URL to open.
 
 mod doctor;
+mod jobs;
+mod reencrypt;
 mod serve;
 
 use std::collections::HashMap;
@@ -18,14 +20,22 @@ const USAGE: &str = "\
 usage: sigra <command> [options]
 
 commands:
-  serve [--port N] [--database-url URL]
-               run the demo app (default: SQLite file ./sigra-dev.sqlite, port 4000)
+  serve [--port N] [--database-url URL] [--jobs inline|durable]
+               run the demo app (default: SQLite file ./sigra-dev.sqlite, port 4000);
+               background jobs run in-process (inline) or on the durable queue
+  jobs run [--once] [--database-url URL] [--deletion-strategy soft_delete|anonymize|hard_delete]
+           [--cleanup-schedule CRON] [--audit-retention-schedule CRON] [--deletions-schedule CRON]
+               run a job worker on the durable queue in DATABASE_URL; with --once, run
+               every periodic job once now and print one line per job
   migrate [--database-url URL]
                apply the database migrations and exit
   doctor [--database-url URL]
                check the environment against the production checklist (exit 1 on any failure)
   gen-secret   print a new SECRET_KEY_BASE (64 random bytes, base64url)
   gen-key      print a new ENCRYPTION_KEY (32 random bytes, base64)
+  reencrypt [--database-url URL] [--batch-size N] [--after USER_ID]
+               re-encrypt every encrypted column with ENCRYPTION_KEY (values sealed with
+               ENCRYPTION_KEY_OLD); safe while the app runs, and to stop and rerun
 
 Configuration comes from the environment (DATABASE_URL, SECRET_KEY_BASE,
 PUBLIC_URL, PORT, SIGRA_ENV, …); the flags override it. See docs/guides/configuration.md.
@@ -37,6 +47,7 @@ fn main() -> ExitCode {
         Some("serve") => run(serve::serve(&args[1..])),
         Some("migrate") => run(serve::migrate(&args[1..])),
         Some("doctor") => doctor(&args[1..]),
+        Some("jobs") => run(jobs::jobs(&args[1..])),
         Some("gen-secret") => match SecretKeyBase::generate_printable() {
             Ok(secret) => {
                 println!("{}", secret.expose_secret());
@@ -51,9 +62,7 @@ fn main() -> ExitCode {
             }
             Err(e) => fail(&e.to_string()),
         },
-        Some(cmd @ "reencrypt") => fail(&format!(
-            "`sigra {cmd}` is not part of this build yet (see the status table in README.md)"
-        )),
+        Some("reencrypt") => run(reencrypt::reencrypt(&args[1..])),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
             ExitCode::SUCCESS

@@ -19,7 +19,7 @@ use crate::env_with_flags;
 /// The SQLite file the demo uses when no `DATABASE_URL` is given.
 const DEFAULT_DATABASE_URL: &str = "sqlite://sigra-dev.sqlite";
 
-fn config(mut vars: HashMap<String, String>) -> Result<Config, String> {
+pub(crate) fn config(mut vars: HashMap<String, String>) -> Result<Config, String> {
     // `sigra serve` is the demo: dev unless told otherwise, and in dev the
     // public URL follows the port it listens on.
     vars.entry("SIGRA_ENV".to_owned())
@@ -45,7 +45,7 @@ fn config(mut vars: HashMap<String, String>) -> Result<Config, String> {
     Ok(config)
 }
 
-async fn open_store(config: &Config) -> Result<Arc<dyn Store>, String> {
+pub(crate) async fn open_store(config: &Config) -> Result<Arc<dyn Store>, String> {
     use secrecy::ExposeSecret;
     let url = config
         .database_url
@@ -112,7 +112,7 @@ impl Mail {
     }
 }
 
-fn init_tracing() {
+pub(crate) fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
     let _ = tracing_subscriber::fmt()
@@ -121,7 +121,7 @@ fn init_tracing() {
         .try_init();
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, String> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, String> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -141,22 +141,37 @@ pub(crate) fn migrate(args: &[String]) -> Result<(), String> {
 /// `sigra serve`: the demo app.
 pub(crate) fn serve(args: &[String]) -> Result<(), String> {
     init_tracing();
-    let config = config(env_with_flags(args)?)?;
+    let (jobs_mode, args) = crate::jobs::take_mode(args)?;
+    let config = config(env_with_flags(&args)?)?;
     runtime()?.block_on(async move {
         let store = open_store(&config).await?;
         let addr = SocketAddr::from(([127, 0, 0, 1], config.port));
         let url = config.public_url.to_string();
         let env = config.env;
         let mail = Mail::from_config(&config)?;
+        // Background jobs: inline by default, `--jobs durable` for the queue;
+        // the app's mail goes through them to the transport chosen above.
+        let mut jobs = crate::jobs::runner(
+            &config,
+            Arc::clone(&store),
+            jobs_mode,
+            mail.mailer(),
+            sigra_jobs::JobsConfig::default(),
+        )
+        .await?;
         let auth = Auth::builder(config, store)
-            .mailer(mail.mailer())
+            .mailer(jobs.mailer())
             .build()
             .map_err(|e| format!("cannot start authentication: {e}"))?;
-        let mut sigra = Sigra::new(auth);
+        let mut sigra = with_rate_limiter(auth).await?;
         if let Mail::Dev(mailbox) = &mail {
             sigra = sigra.with_dev_mailbox(mailbox.clone());
         }
         let app = sigra.demo_app();
+        let jobs = jobs
+            .start()
+            .await
+            .map_err(|e| format!("cannot start background jobs: {e}"))?;
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
@@ -172,6 +187,7 @@ pub(crate) fn serve(args: &[String]) -> Result<(), String> {
         .with_graceful_shutdown(shutdown_signal())
         .await
         .map_err(|e| format!("server error: {e}"))?;
+        jobs.shutdown().await;
         if let Mail::Smtp(smtp) = &mail
             && tokio::time::timeout(Duration::from_secs(10), smtp.flush())
                 .await
@@ -184,8 +200,26 @@ pub(crate) fn serve(args: &[String]) -> Result<(), String> {
     })
 }
 
+/// Sigra with the rate limiter the config calls for: with `REDIS_URL`, the
+/// Redis limiter, connected before the first request (an unreachable Redis
+/// is logged once and the limits are counted on this node until it answers);
+/// otherwise the in-memory one.
+async fn with_rate_limiter(auth: Auth) -> Result<Sigra, String> {
+    use secrecy::ExposeSecret;
+    let Some(url) = auth.config().redis_url.clone() else {
+        return Ok(Sigra::new(auth));
+    };
+    let limiter = sigra_web::redis_limiter::RedisRateLimiter::connect(url.expose_secret())
+        .await
+        .map_err(|e| match std::error::Error::source(&e) {
+            Some(source) => format!("REDIS_URL: {source}"),
+            None => format!("REDIS_URL: {e}"),
+        })?;
+    Ok(Sigra::with_limiter(auth, Arc::new(limiter)))
+}
+
 /// Resolves on Ctrl-C or SIGTERM, so in-flight requests finish before exit.
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

@@ -32,6 +32,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use secrecy::SecretString;
 use thiserror::Error;
 
+use crate::cache::{self, SessionCache};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, ConfigErrors};
 use crate::encryption::{EncryptionKey, FieldCipher};
@@ -133,9 +134,26 @@ pub struct AuthBuilder {
     hasher: Option<Arc<dyn PasswordHasher>>,
     pool: Option<(usize, usize)>,
     mailer: Arc<dyn Mailer>,
+    session_cache: Option<bool>,
+    cache_capacity: u64,
 }
 
 impl AuthBuilder {
+    /// Turns the node-local session cache on or off, overriding the
+    /// config's `session_cache` (`SIGRA_SESSION_CACHE`). See [`crate::cache`]:
+    /// on several nodes, something must follow the revocation log
+    /// (`sigra-web` does when the cache is on).
+    pub fn session_cache(mut self, on: bool) -> Self {
+        self.session_cache = Some(on);
+        self
+    }
+
+    /// The most sessions the cache holds (default [`cache::DEFAULT_CAPACITY`]).
+    pub fn session_cache_capacity(mut self, entries: u64) -> Self {
+        self.cache_capacity = entries;
+        self
+    }
+
     /// Uses `mailer` to send links (default: [`LogMailer`], which sends nothing).
     pub fn mailer(mut self, mailer: Arc<dyn Mailer>) -> Self {
         self.mailer = mailer;
@@ -187,8 +205,27 @@ impl AuthBuilder {
                 ))
             }
         };
+        let cache_on = self.session_cache.unwrap_or(self.config.session_cache);
+        let cache = if !cache_on {
+            None
+        } else if self.config.touch_interval.is_zero() {
+            // Every request writes `last_active_at` anyway: nothing to save.
+            tracing::warn!(
+                name: "sigra.config.session_cache_ignored",
+                "the session cache is off because SIGRA_TOUCH_INTERVAL is 0"
+            );
+            None
+        } else {
+            // Entries live at most one touch interval: a bound on how stale
+            // anything can get even if a revocation were missed.
+            Some(Arc::new(SessionCache::new(
+                self.cache_capacity,
+                self.config.touch_interval,
+            )))
+        };
         Ok(Auth {
             inner: Arc::new(Inner {
+                cache,
                 config: self.config,
                 store: self.store,
                 clock: self.clock,
@@ -218,8 +255,11 @@ struct Inner {
     keys: KeyRing,
     cipher: Option<FieldCipher>,
     mailer: Arc<dyn Mailer>,
+    cache: Option<Arc<SessionCache>>,
 }
 
+#[cfg(test)]
+mod cache_tests;
 mod email;
 mod mfa;
 
@@ -269,6 +309,8 @@ impl Auth {
             hasher: None,
             pool: None,
             mailer: Arc::new(LogMailer),
+            session_cache: None,
+            cache_capacity: cache::DEFAULT_CAPACITY,
         }
     }
 
@@ -285,6 +327,29 @@ impl Auth {
     /// The current time from the service's clock.
     pub fn now(&self) -> DateTime<Utc> {
         self.inner.clock.now()
+    }
+
+    /// The node-local session cache, when it is on.
+    pub fn session_cache(&self) -> Option<&Arc<SessionCache>> {
+        self.inner.cache.as_ref()
+    }
+
+    /// After a write that changes what `fetch_session` returns for `user`:
+    /// drops their cached sessions on this node, before the caller answers.
+    fn evict_user(&self, user: UserId) {
+        if let Some(cache) = &self.inner.cache {
+            cache.evict_user(user);
+        }
+    }
+
+    /// Drops the cached entry of one token (and, with it, its user's).
+    fn evict_token(&self, hash: &crate::token::TokenHash, user: Option<UserId>) {
+        if let Some(cache) = &self.inner.cache {
+            cache.evict_token(hash);
+            if let Some(user) = user {
+                cache.evict_user(user);
+            }
+        }
     }
 
     async fn audit(&self, event: AuditEvent) -> Result<(), AuthError> {
@@ -399,6 +464,7 @@ impl Auth {
             Err(_) => "error",
         };
         tracing::info!(name: "sigra.auth.login", outcome, latency_ms = self.elapsed_ms(started));
+        crate::telemetry::login(outcome, self.now() - started);
         result
     }
 
@@ -440,6 +506,9 @@ impl Auth {
                 .store
                 .record_login_failure(user.id, now, threshold, delta(cfg.lockout_duration))
                 .await?;
+            if count.locked_until.is_some() {
+                self.evict_user(user.id);
+            }
             self.audit(
                 failure(Some(user.id), "invalid_credentials")
                     .with("count", count.failed_login_count.to_string()),
@@ -462,17 +531,22 @@ impl Auth {
             return Err(AuthError::DeletionScheduled);
         }
         if user.failed_login_count != 0 || user.locked_until.is_some() {
-            self.inner.store.clear_login_failures(user.id).await?;
+            let cleared = self.inner.store.clear_login_failures(user.id).await;
+            self.evict_user(user.id);
+            cleared?;
         }
         let mut user = user;
         if let Some(old) = &user.password_hash
             && self.inner.pool.hasher().needs_rehash(old)
         {
             let fresh = self.hash_password(password).await?;
-            self.inner
+            let set = self
+                .inner
                 .store
                 .set_password_hash(user.id, &fresh, now)
-                .await?;
+                .await;
+            self.evict_user(user.id);
+            set?;
             user.password_hash = Some(fresh);
         }
         user.failed_login_count = 0;
@@ -523,27 +597,55 @@ impl Auth {
 
     /// The session for a raw token and its user, or `None`.
     ///
-    /// One store query on the hot path. An expired session is deleted when
-    /// seen. `last_active_at` is written only when it is older than
-    /// `touch_interval`, never on every request.
+    /// Strict mode (the default): one store query on the hot path. An
+    /// expired session is deleted when seen. `last_active_at` is written only
+    /// when it is older than `touch_interval`, never on every request.
+    ///
+    /// With the session cache on ([`Auth::session_cache`]), a cached answer
+    /// is served without a query: the timeouts are re-applied to its
+    /// timestamps (an expired one is dropped and looked up again, which
+    /// deletes it), and the throttled `last_active_at` write still happens
+    /// when it is due — awaited here, at most once per `touch_interval` per
+    /// session and node. Only sessions that exist are cached, never a miss.
     pub async fn fetch_session(
         &self,
         token: &RawToken,
     ) -> Result<Option<(Session, User)>, AuthError> {
+        let started = self.now();
         let hash = token.hash();
+        let cache = self.inner.cache.as_ref().filter(|c| c.is_active());
+        if let Some(cache) = cache {
+            let now = self.now();
+            if let Some(entry) = cache.get(&hash, now) {
+                let (mut session, user) = entry.view();
+                if !self.is_expired(&session, now) {
+                    if entry.claim_touch(now, delta(self.inner.config.touch_interval)) {
+                        if let Err(e) = self.inner.store.touch_session(session.id, now).await {
+                            cache.evict_token(&hash);
+                            return Err(e.into());
+                        }
+                        session.last_active_at = now;
+                    }
+                    tracing::debug!(name: "sigra.session.fetch", outcome = "ok", cached = true);
+                    crate::telemetry::session_fetch("ok", self.now() - started);
+                    return Ok(Some((session, user)));
+                }
+                cache.evict_token(&hash);
+            }
+        }
+        // Taken before the query: a revocation that commits while it runs
+        // keeps the answer out of the cache.
+        let ticket = cache.map(|c| c.ticket());
         let Some((mut session, user)) = self.inner.store.session_with_user(&hash).await? else {
             tracing::debug!(name: "sigra.session.fetch", outcome = "not_found");
+            crate::telemetry::session_fetch("not_found", self.now() - started);
             return Ok(None);
         };
         let now = self.now();
         if self.is_expired(&session, now) {
-            if self
-                .inner
-                .store
-                .delete_session_by_hash(&hash)
-                .await?
-                .is_some()
-            {
+            let deleted = self.inner.store.delete_session_by_hash(&hash).await;
+            self.evict_token(&hash, Some(user.id));
+            if deleted?.is_some() {
                 self.audit(
                     AuditEvent::new(AuditAction::SessionDelete, Some(user.id), now)
                         .with("reason", "expired")
@@ -552,25 +654,28 @@ impl Auth {
                 .await?;
             }
             tracing::debug!(name: "sigra.session.fetch", outcome = "expired");
+            crate::telemetry::session_fetch("expired", self.now() - started);
             return Ok(None);
         }
         if now - session.last_active_at >= delta(self.inner.config.touch_interval) {
             self.inner.store.touch_session(session.id, now).await?;
             session.last_active_at = now;
         }
+        if let (Some(cache), Some(ticket)) = (cache, ticket) {
+            cache.insert(hash, &session, &user, ticket, now);
+        }
         tracing::debug!(name: "sigra.session.fetch", outcome = "ok");
+        crate::telemetry::session_fetch("ok", self.now() - started);
         Ok(Some((session, user)))
     }
 
     /// Deletes the session with this token (log-out). Returns whether it existed.
     pub async fn delete_session(&self, token: &RawToken) -> Result<bool, AuthError> {
         let now = self.now();
-        let Some(user_id) = self
-            .inner
-            .store
-            .delete_session_by_hash(&token.hash())
-            .await?
-        else {
+        let hash = token.hash();
+        let deleted = self.inner.store.delete_session_by_hash(&hash).await;
+        self.evict_token(&hash, deleted.as_ref().ok().copied().flatten());
+        let Some(user_id) = deleted? else {
             return Ok(false);
         };
         self.audit(
@@ -592,7 +697,9 @@ impl Auth {
     ) -> Result<u64, AuthError> {
         let now = self.now();
         let keep = except.map(RawToken::hash);
-        let count = self.inner.store.delete_user_sessions(user_id, keep).await?;
+        let count = self.inner.store.delete_user_sessions(user_id, keep).await;
+        self.evict_user(user_id);
+        let count = count?;
         self.audit(
             AuditEvent::new(AuditAction::SessionRevokeAll, Some(user_id), now)
                 .with("count", count.to_string())
@@ -630,7 +737,9 @@ impl Auth {
             return Err(AuthError::InvalidCredentials);
         }
         let now = self.now();
-        self.inner.store.set_sudo(session.id, now).await?;
+        let set = self.inner.store.set_sudo(session.id, now).await;
+        self.evict_user(session.user_id);
+        set?;
         self.audit(AuditEvent::new(
             AuditAction::SudoConfirm,
             Some(user.id),
@@ -652,7 +761,9 @@ impl Auth {
     /// increment of the trust epoch. Returns the new epoch.
     pub async fn revoke_all_trusted_browsers(&self, user_id: UserId) -> Result<i64, AuthError> {
         let now = self.now();
-        let epoch = match self.inner.store.increment_trust_epoch(user_id).await {
+        let epoch = self.inner.store.increment_trust_epoch(user_id).await;
+        self.evict_user(user_id);
+        let epoch = match epoch {
             Ok(epoch) => epoch,
             Err(StoreError::NotFound(_)) => return Err(AuthError::UserNotFound),
             Err(e) => return Err(e.into()),
@@ -707,7 +818,9 @@ impl Auth {
             .inner
             .store
             .change_password(user_id, &hash, Some(current.hash()), now)
-            .await?;
+            .await;
+        self.evict_user(user_id);
+        let deleted = deleted?;
         self.audit(
             AuditEvent::new(AuditAction::PasswordChange, Some(user_id), now)
                 .with("sessions_deleted", deleted.to_string()),
@@ -727,11 +840,13 @@ mod tests {
     use crate::clock::TestClock;
     use crate::config::Environment;
     use crate::ids::SessionId;
-    use crate::model::{AuditEvent, EmailToken, MfaCredential};
+    use crate::model::{AuditEvent, DeletionStrategy, EmailToken, MfaCredential};
     use crate::password::Argon2Hasher;
     use crate::store::{
-        AuditStore, EmailTokenStore, FailureCount, MfaStore, SessionStore, StoreResult, UserStore,
+        AuditStore, EmailTokenStore, ExpiredSessions, FailureCount, MaintenanceStore, MfaStore,
+        SessionCutoffs, SessionStore, StoreResult, UserStore,
     };
+    use crate::store::{Revocation, RevocationListener, RevocationStore};
     use crate::token::{TokenContext, TokenHash};
     use async_trait::async_trait;
     use chrono::TimeZone;
@@ -785,11 +900,30 @@ mod tests {
             async fn replace_backup_codes(&self, user: UserId, hashes: &[[u8; 32]], now: DateTime<Utc>) -> StoreResult<()>;
             async fn consume_backup_code(&self, user: UserId, hash: &[u8; 32], now: DateTime<Utc>) -> StoreResult<bool>;
             async fn remaining_backup_codes(&self, user: UserId) -> StoreResult<u64>;
+            async fn mfa_secret_count(&self) -> StoreResult<u64>;
+            async fn mfa_secrets_page(&self, after: Option<UserId>, limit: u32) -> StoreResult<Vec<(UserId, String)>>;
+            async fn replace_mfa_secret(&self, user: UserId, old: &str, new: &str) -> StoreResult<bool>;
         }
         #[async_trait]
         impl AuditStore for Db {
             async fn record_audit(&self, event: &AuditEvent) -> StoreResult<()>;
             async fn audit_for_user(&self, user: UserId, limit: u32) -> StoreResult<Vec<AuditEvent>>;
+        }
+        #[async_trait]
+        impl MaintenanceStore for Db {
+            async fn delete_expired_sessions(&self, cutoffs: &SessionCutoffs) -> StoreResult<ExpiredSessions>;
+            async fn delete_expired_email_tokens(&self, cutoffs: &[(TokenContext, DateTime<Utc>)]) -> StoreResult<u64>;
+            async fn delete_audit_before(&self, before: DateTime<Utc>) -> StoreResult<u64>;
+            async fn users_due_for_deletion(&self, now: DateTime<Utc>, limit: u32) -> StoreResult<Vec<UserId>>;
+            async fn apply_scheduled_deletion(&self, id: UserId, strategy: DeletionStrategy, audit: &AuditEvent, now: DateTime<Utc>) -> StoreResult<bool>;
+            async fn claim_job_tick(&self, job: &str, tick: DateTime<Utc>, now: DateTime<Utc>, prune_before: DateTime<Utc>) -> StoreResult<bool>;
+        }
+        #[async_trait]
+        impl RevocationStore for Db {
+            async fn latest_revocation_id(&self) -> StoreResult<i64>;
+            async fn revocations_after(&self, after: i64, limit: u32) -> StoreResult<Vec<Revocation>>;
+            async fn prune_revocations(&self, before: DateTime<Utc>) -> StoreResult<u64>;
+            async fn revocation_listener(&self) -> StoreResult<Option<Box<dyn RevocationListener>>>;
         }
         #[async_trait]
         impl Store for Db {
@@ -1262,6 +1396,48 @@ mod tests {
             .await,
             Err(AuthError::DeletionScheduled)
         ));
+    }
+
+    #[cfg(feature = "metrics")]
+    #[test]
+    fn login_outcomes_are_counted_without_user_data() {
+        use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+        let user = user_with_password("right password");
+        let mut db = MockDb::new();
+        db.expect_user_by_email().returning(move |_| Ok(Some(user.clone())));
+        db.expect_record_login_failure()
+            .returning(|_, _, _, _| Ok(FailureCount { failed_login_count: 1, locked_until: None }));
+        db.expect_record_audit().returning(|_| Ok(()));
+        let (auth, _) = service(db);
+        let recorder = DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        metrics::with_local_recorder(&recorder, || {
+            futures_executor::block_on(async {
+                let meta = SessionMeta::default();
+                let _ = auth.authenticate("alice@example.com", &pw("right password"), &meta).await;
+                let _ = auth.authenticate("alice@example.com", &pw("wrong password"), &meta).await;
+                let _ = auth.authenticate("alice@example.com", &pw("wrong password"), &meta).await;
+            });
+        });
+        let mut logins = std::collections::BTreeMap::new();
+        let mut histogram_samples = 0;
+        for (key, _, _, value) in snapshotter.snapshot().into_vec() {
+            let key = key.key();
+            for label in key.labels() {
+                assert!(!label.value().contains('@'), "no email in labels");
+            }
+            match (key.name(), value) {
+                ("sigra_logins_total", DebugValue::Counter(n)) => {
+                    let outcome = key.labels().find(|l| l.key() == "outcome").unwrap().value().to_owned();
+                    logins.insert(outcome, n);
+                }
+                ("sigra_login_duration_seconds", DebugValue::Histogram(samples)) => histogram_samples += samples.len(),
+                _ => {}
+            }
+        }
+        assert_eq!(logins.get("ok"), Some(&1));
+        assert_eq!(logins.get("invalid_credentials"), Some(&2));
+        assert_eq!(histogram_samples, 3);
     }
 
     #[test]

@@ -174,6 +174,10 @@ pub const ENV_VARS: &[(&str, &str)] = &[
         "how often the session cache checks for revocations (default 100ms)",
     ),
     (
+        "SIGRA_REVOCATION_LISTEN",
+        "on PostgreSQL, also LISTEN for revocations (turn off behind a transaction-pooling proxy): on/off (default on)",
+    ),
+    (
         "SIGRA_PASSWORD_MIN_LENGTH",
         "minimum password length in characters (default 8)",
     ),
@@ -240,6 +244,7 @@ const SUDO_WINDOW: &str = "SIGRA_SUDO_WINDOW";
 const TRUSTED_PROXIES: &str = "SIGRA_TRUSTED_PROXIES";
 const SESSION_CACHE: &str = "SIGRA_SESSION_CACHE";
 const REVOCATION_POLL: &str = "SIGRA_REVOCATION_POLL";
+const REVOCATION_LISTEN: &str = "SIGRA_REVOCATION_LISTEN";
 const PASSWORD_MIN_LENGTH: &str = "SIGRA_PASSWORD_MIN_LENGTH";
 const PASSWORD_MAX_LENGTH: &str = "SIGRA_PASSWORD_MAX_LENGTH";
 const LOCKOUT_THRESHOLD: &str = "SIGRA_LOCKOUT_THRESHOLD";
@@ -679,6 +684,9 @@ pub struct Config {
     pub session_cache: bool,
     /// How often the session cache checks for revocations (default 100 ms).
     pub revocation_poll: Duration,
+    /// Whether the session cache also listens for revocations where the
+    /// store can push them (PostgreSQL `LISTEN`; default true).
+    pub revocation_listen: bool,
     /// Minimum password length in characters (default 8).
     pub password_min_length: usize,
     /// Maximum password length in characters (default 256).
@@ -808,6 +816,9 @@ impl Config {
             b.session_cache = on;
         }
         r.duration(REVOCATION_POLL, &mut b.revocation_poll);
+        if let Some(on) = r.switch(REVOCATION_LISTEN) {
+            b.revocation_listen = on;
+        }
         let length = "expected a whole number of characters, like 8";
         if let Some(n) = r.number(PASSWORD_MIN_LENGTH, length) {
             b.password_min_length = n;
@@ -952,6 +963,7 @@ impl fmt::Debug for Config {
             .field("trusted_proxies", &self.trusted_proxies)
             .field("session_cache", &self.session_cache)
             .field("revocation_poll", &Canonical(self.revocation_poll))
+            .field("revocation_listen", &self.revocation_listen)
             .field("password_min_length", &self.password_min_length)
             .field("password_max_length", &self.password_max_length)
             .field("lockout_threshold", &self.lockout_threshold)
@@ -1020,6 +1032,7 @@ pub struct ConfigBuilder {
     trusted_proxies: Vec<IpNet>,
     session_cache: bool,
     revocation_poll: Duration,
+    revocation_listen: bool,
     password_min_length: usize,
     password_max_length: usize,
     lockout_threshold: u32,
@@ -1086,6 +1099,7 @@ impl ConfigBuilder {
             trusted_proxies: Vec::new(),
             session_cache: false,
             revocation_poll: Duration::from_millis(100),
+            revocation_listen: true,
             password_min_length: 8,
             password_max_length: 256,
             lockout_threshold: 5,
@@ -1197,6 +1211,8 @@ impl ConfigBuilder {
         session_cache: bool;
         /// `SIGRA_REVOCATION_POLL`: how often the session cache checks for revocations.
         revocation_poll: Duration;
+        /// `SIGRA_REVOCATION_LISTEN`: also listen for pushed revocations (PostgreSQL).
+        revocation_listen: bool;
         /// `SIGRA_PASSWORD_MIN_LENGTH`: minimum password length (at least 1).
         password_min_length: usize;
         /// `SIGRA_PASSWORD_MAX_LENGTH`: maximum password length (at least the minimum).
@@ -1739,6 +1755,7 @@ fn validate(b: ConfigBuilder) -> Result<Config, ConfigErrors> {
         trusted_proxies: b.trusted_proxies,
         session_cache: b.session_cache,
         revocation_poll: b.revocation_poll,
+        revocation_listen: b.revocation_listen,
         password_min_length: b.password_min_length,
         password_max_length: b.password_max_length,
         lockout_threshold: b.lockout_threshold,
@@ -2000,6 +2017,7 @@ mod tests {
         assert!(c.trusted_proxies.is_empty());
         assert!(!c.session_cache);
         assert_eq!(c.revocation_poll, Duration::from_millis(100));
+        assert!(c.revocation_listen);
         assert_eq!(c.password_min_length, 8);
         assert_eq!(c.password_max_length, 256);
         assert_eq!(c.lockout_threshold, 5);
@@ -2165,6 +2183,7 @@ mod tests {
             REVOCATION_POLL => (one(REVOCATION_POLL, "250ms"), |c| {
                 c.revocation_poll == Duration::from_millis(250)
             }),
+            REVOCATION_LISTEN => (one(REVOCATION_LISTEN, "off"), |c| !c.revocation_listen),
             PASSWORD_MIN_LENGTH => (one(PASSWORD_MIN_LENGTH, "12"), |c| {
                 c.password_min_length == 12
             }),

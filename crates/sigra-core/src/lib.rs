@@ -25,6 +25,7 @@
 //! ```
 
 pub mod auth;
+pub mod cache;
 pub mod clock;
 pub mod config;
 pub mod cookie;
@@ -39,8 +40,10 @@ pub mod model;
 pub mod password;
 pub mod random;
 pub mod rate_limit;
+pub mod reencrypt;
 pub mod signing;
 pub mod store;
+mod telemetry;
 pub mod token;
 pub mod trust;
 

@@ -399,6 +399,77 @@ impl FromStr for AuditAction {
     }
 }
 
+/// How an account is deleted once its grace period has ended (the
+/// `process_scheduled_deletions` job of `sigra-jobs` applies it).
+///
+/// Every strategy is atomic per user and idempotent: a user is processed
+/// only while it is live (`deleted_at` unset) and its `deletion_scheduled_at`
+/// has passed, so a second run, or a run racing a cancellation, changes
+/// nothing. Each records one [`AuditAction::AccountDeletion`] row with
+/// `stage = completed` and `strategy = <name>` in the same transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum DeletionStrategy {
+    /// The default. The `users` row stays as a tombstone (id, timestamps,
+    /// `deleted_at`) without personal data: the email becomes
+    /// [`tombstone_email`], the password hash, confirmation, lockout and MFA
+    /// state are cleared, the trust epoch is raised (every trust cookie dies),
+    /// and the user's sessions, email tokens, MFA credential and backup codes
+    /// are deleted. Audit rows are kept unchanged, as the security trail. The
+    /// address is free for a new account at once.
+    #[default]
+    SoftDelete,
+    /// Everything [`DeletionStrategy::SoftDelete`] does, and the user's audit
+    /// rows lose what could identify a person: their client `ip` is cleared
+    /// and their `metadata` emptied. Each row keeps its action, time and
+    /// `user_id` (which now points at a tombstone holding no personal data),
+    /// so the trail still counts events without saying who or from where.
+    Anonymize,
+    /// The `users` row is deleted; sessions, email tokens, MFA credential
+    /// and backup codes go with it (cascade). Audit rows stay, with their
+    /// user id, like [`crate::store::UserStore::delete_user`].
+    HardDelete,
+}
+
+impl DeletionStrategy {
+    /// Every strategy.
+    pub const ALL: [DeletionStrategy; 3] = [Self::SoftDelete, Self::Anonymize, Self::HardDelete];
+
+    /// The name used in configuration and audit metadata: `soft_delete`, `anonymize`, `hard_delete`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::SoftDelete => "soft_delete",
+            Self::Anonymize => "anonymize",
+            Self::HardDelete => "hard_delete",
+        }
+    }
+}
+
+impl fmt::Display for DeletionStrategy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for DeletionStrategy {
+    type Err = UnknownName;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|d| d.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| UnknownName {
+                what: "deletion strategy",
+                value: s.to_owned(),
+            })
+    }
+}
+
+/// The email a soft-deleted or anonymized account keeps: `deleted-<id>@invalid`
+/// (`.invalid` is reserved, RFC 2606, so no message can ever reach it).
+pub fn tombstone_email(id: UserId) -> String {
+    format!("deleted-{}@invalid", id.as_uuid().simple())
+}
+
 /// One row of `audit_events`. Metadata never holds secrets, tokens, passwords or codes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEvent {
@@ -459,6 +530,20 @@ mod tests {
             assert_eq!(k.as_str().parse::<SessionKind>().unwrap(), k);
         }
         assert!("nope".parse::<SessionKind>().is_err());
+    }
+
+    #[test]
+    fn deletion_strategies_round_trip_and_tombstones_are_unreachable() {
+        for d in DeletionStrategy::ALL {
+            assert_eq!(d.as_str().parse::<DeletionStrategy>().unwrap(), d);
+        }
+        assert_eq!(DeletionStrategy::default(), DeletionStrategy::SoftDelete);
+        assert!("purge".parse::<DeletionStrategy>().is_err());
+        let id = UserId::from_uuid(Uuid::nil());
+        assert_eq!(
+            tombstone_email(id),
+            "deleted-00000000000000000000000000000000@invalid"
+        );
     }
 
     #[test]

@@ -19,8 +19,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use thiserror::Error;
 
+use crate::config::Config;
 use crate::ids::{SessionId, UserId};
-use crate::model::{AuditEvent, EmailToken, MfaCredential, Session, User};
+use crate::model::{AuditEvent, DeletionStrategy, EmailToken, MfaCredential, Session, User};
 use crate::password::PasswordHash;
 use crate::token::{TokenContext, TokenHash};
 
@@ -251,6 +252,36 @@ pub trait MfaStore: Send + Sync + Debug {
 
     /// How many unused backup codes remain.
     async fn remaining_backup_codes(&self, user: UserId) -> StoreResult<u64>;
+
+    /// How many MFA credentials (pending or confirmed) are stored: the
+    /// length of a full [`MfaStore::mfa_secrets_page`] walk, for progress.
+    async fn mfa_secret_count(&self) -> StoreResult<u64>;
+
+    /// One page of the sealed TOTP secrets, for re-encryption after a key
+    /// rotation (`sigra reencrypt`): `(user_id, secret_encrypted)` of every
+    /// credential (pending or confirmed) whose `user_id` is strictly greater
+    /// than `after` (all of them when `None`), in ascending `user_id` order —
+    /// the byte order of the UUID, which is [`UserId`]'s `Ord` — at most
+    /// `limit` rows.
+    ///
+    /// Keyset pagination: passing the last id of one page as `after` gives
+    /// the next, so a walk can stop and resume anywhere, and a row that
+    /// exists throughout the walk is seen exactly once however the table
+    /// changes meanwhile. An empty page means the walk is over.
+    async fn mfa_secrets_page(
+        &self,
+        after: Option<UserId>,
+        limit: u32,
+    ) -> StoreResult<Vec<(UserId, String)>>;
+
+    /// Compare-and-swap of a sealed TOTP secret, in one statement: sets the
+    /// credential's `secret_encrypted` to `new` only if it still holds exactly
+    /// `old`, and changes nothing else (not the last used step, not the
+    /// failure count). Returns whether the row changed; `false` when the
+    /// credential is gone or holds another value (the user re-enrolled, or
+    /// another re-encryption got there first), so a concurrent write is
+    /// never overwritten. Checked by the conformance suite (`reencrypt`).
+    async fn replace_mfa_secret(&self, user: UserId, old: &str, new: &str) -> StoreResult<bool>;
 }
 
 /// The audit log (`audit_events`).
@@ -263,9 +294,219 @@ pub trait AuditStore: Send + Sync + Debug {
     async fn audit_for_user(&self, user: UserId, limit: u32) -> StoreResult<Vec<AuditEvent>>;
 }
 
-/// Everything the [`Auth`](crate::auth::Auth) service needs from a backend.
+fn before(now: DateTime<Utc>, d: std::time::Duration) -> DateTime<Utc> {
+    chrono::TimeDelta::from_std(d)
+        .ok()
+        .and_then(|d| now.checked_sub_signed(d))
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
+/// The instants that decide which sessions have expired at some `now`:
+/// a session is expired exactly when [`Auth::is_expired`](crate::auth::Auth::is_expired)
+/// says so, i.e. when its timestamp is **strictly** before the cutoff.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionCutoffs {
+    /// Standard sessions created before this are past `absolute_timeout`.
+    pub standard_created_before: DateTime<Utc>,
+    /// Standard sessions last active before this are past `idle_timeout`.
+    pub standard_active_before: DateTime<Utc>,
+    /// Remember-me sessions created before this are past `session_ttl`.
+    pub remember_me_created_before: DateTime<Utc>,
+    /// MFA-pending sessions created before this are past `mfa_pending_ttl`.
+    pub mfa_pending_created_before: DateTime<Utc>,
+}
+
+impl SessionCutoffs {
+    /// The cutoffs of `config`'s timeouts at `now`.
+    pub fn at(config: &Config, now: DateTime<Utc>) -> Self {
+        Self {
+            standard_created_before: before(now, config.absolute_timeout),
+            standard_active_before: before(now, config.idle_timeout),
+            remember_me_created_before: before(now, config.session_ttl),
+            mfa_pending_created_before: before(now, config.mfa_pending_ttl),
+        }
+    }
+}
+
+/// For each email-token context with a validity (see
+/// [`TokenContext::validity`]), the instant before which its tokens have
+/// expired at `now`. Contexts valid until revoked (API tokens) are absent.
+pub fn email_token_cutoffs(
+    config: &Config,
+    now: DateTime<Utc>,
+) -> Vec<(TokenContext, DateTime<Utc>)> {
+    TokenContext::ALL
+        .into_iter()
+        .filter_map(|c| c.validity(config).map(|v| (c, before(now, v))))
+        .collect()
+}
+
+/// How many expired sessions of each kind [`MaintenanceStore::delete_expired_sessions`] deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ExpiredSessions {
+    /// Standard sessions past their idle or absolute timeout.
+    pub standard: u64,
+    /// Remember-me sessions past `session_ttl`.
+    pub remember_me: u64,
+    /// MFA-pending sessions past `mfa_pending_ttl`.
+    pub mfa_pending: u64,
+}
+
+impl ExpiredSessions {
+    /// All kinds together.
+    pub fn total(&self) -> u64 {
+        self.standard + self.remember_me + self.mfa_pending
+    }
+}
+
+/// Maintenance: the bulk operations of the background jobs (`sigra-jobs`).
+///
+/// Each method is one statement or one transaction, returns how many rows it
+/// changed, and is safe to run concurrently with itself and with the other
+/// ports (jobs may run on several nodes at once). Checked for every backend
+/// by the `jobs` module of the test suite (crate `sigra-tests`).
 #[async_trait]
-pub trait Store: UserStore + SessionStore + EmailTokenStore + MfaStore + AuditStore {
+pub trait MaintenanceStore: Send + Sync + Debug {
+    /// Deletes every expired session, by kind: standard sessions created
+    /// before `standard_created_before` **or** last active before
+    /// `standard_active_before`; remember-me sessions created before
+    /// `remember_me_created_before`; MFA-pending sessions created before
+    /// `mfa_pending_created_before` (all strict). One statement or one
+    /// transaction. Returns the counts by kind.
+    async fn delete_expired_sessions(
+        &self,
+        cutoffs: &SessionCutoffs,
+    ) -> StoreResult<ExpiredSessions>;
+
+    /// Deletes every email token whose context is listed and whose
+    /// `created_at` is strictly before that context's cutoff (build the list
+    /// with [`email_token_cutoffs`]); tokens of contexts not listed are kept.
+    /// One statement or one transaction. Returns how many were deleted.
+    async fn delete_expired_email_tokens(
+        &self,
+        cutoffs: &[(TokenContext, DateTime<Utc>)],
+    ) -> StoreResult<u64>;
+
+    /// Deletes the audit rows created strictly before `before`, in one
+    /// statement. Returns how many were deleted.
+    async fn delete_audit_before(&self, before: DateTime<Utc>) -> StoreResult<u64>;
+
+    /// The ids of live users (`deleted_at` unset) whose
+    /// `deletion_scheduled_at <= now`, earliest schedule first, at most `limit`.
+    async fn users_due_for_deletion(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<UserId>>;
+
+    /// Atomically carries out the scheduled deletion of `id` with `strategy`
+    /// (see [`DeletionStrategy`] for exactly what each one changes) and
+    /// inserts `audit` — only when the user is live and its
+    /// `deletion_scheduled_at` is set and `<= now`. Otherwise nothing changes
+    /// and it returns `false`: a second call is a no-op, and a cancellation
+    /// that commits first wins. One transaction.
+    async fn apply_scheduled_deletion(
+        &self,
+        id: UserId,
+        strategy: DeletionStrategy,
+        audit: &AuditEvent,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+
+    /// Claims one tick of a periodic job, for running it once in a cluster:
+    /// inserts `(job, tick)` into `sigra_job_ticks` (primary key on both)
+    /// unless it is there, with `claimed_at = now`. Of any number of
+    /// concurrent callers, in any number of processes sharing the database,
+    /// exactly one gets `true`. Also deletes the ticks (of every job) older
+    /// than `prune_before`, in the same transaction.
+    async fn claim_job_tick(
+        &self,
+        job: &str,
+        tick: DateTime<Utc>,
+        now: DateTime<Utc>,
+        prune_before: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+}
+
+/// One row of the revocation log (`session_revocations`): something that
+/// changes what [`SessionStore::session_with_user`] returns for `user`
+/// happened in a committed transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Revocation {
+    /// The row's id: assigned in increasing order as rows are inserted.
+    pub id: i64,
+    /// Whose sessions or user row changed.
+    pub user_id: UserId,
+}
+
+/// What a [`RevocationListener`] heard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RevocationNotice {
+    /// A transaction that revoked something of this user committed.
+    Revoked(UserId),
+    /// The listening connection was lost: notifications may have been
+    /// missed. The next call reconnects.
+    Lost,
+}
+
+/// A push channel of revocations (PostgreSQL's `LISTEN sigra_revocations`),
+/// which lets other nodes evict within milliseconds instead of one poll
+/// interval. Best effort: the log ([`RevocationStore::revocations_after`])
+/// stays the source of truth.
+#[async_trait]
+pub trait RevocationListener: Send + Debug {
+    /// Waits for the next notice. `Err` means the listener could not
+    /// (re)connect; the caller treats it like [`RevocationNotice::Lost`] and
+    /// tries again later.
+    async fn next(&mut self) -> StoreResult<RevocationNotice>;
+}
+
+/// The revocation log that lets a node-local session cache
+/// ([`crate::cache::SessionCache`]) learn what other nodes changed.
+///
+/// Guarantees, checked by the `revocations` module of the conformance suite:
+/// - **Written by the database, in the writing transaction.** Deleting a
+///   session (`user_sessions`), changing a session's `sudo_at`, changing a
+///   user's `email`, `password_hash`, `confirmed_at`, `mfa_enabled`,
+///   `mfa_trust_epoch`, `locked_until`, `deletion_scheduled_at` or
+///   `deleted_at`, and deleting a user each append at least one row for that
+///   user, by triggers, so no write path (including jobs and hand-written SQL)
+///   can forget it. Updates that leave those columns unchanged append nothing.
+/// - **Ids increase** in insertion order. A row may become visible after a
+///   row with a higher id (a transaction that commits later), and an id may
+///   never appear (a rolled-back transaction); readers must allow for both.
+#[async_trait]
+pub trait RevocationStore: Send + Sync + Debug {
+    /// The highest id in the log, or 0 when it is empty.
+    async fn latest_revocation_id(&self) -> StoreResult<i64>;
+
+    /// The visible rows with `id > after`, in id order, at most `limit`.
+    async fn revocations_after(&self, after: i64, limit: u32) -> StoreResult<Vec<Revocation>>;
+
+    /// Deletes rows created strictly before `before`, except the newest row
+    /// (so [`RevocationStore::latest_revocation_id`] never goes backwards).
+    /// Returns how many were deleted.
+    async fn prune_revocations(&self, before: DateTime<Utc>) -> StoreResult<u64>;
+
+    /// A push listener of revocations, when the backend has one (PostgreSQL
+    /// does; the default is `None`, and followers poll).
+    async fn revocation_listener(&self) -> StoreResult<Option<Box<dyn RevocationListener>>> {
+        Ok(None)
+    }
+}
+
+/// Everything the [`Auth`](crate::auth::Auth) service and the background jobs need from a backend.
+#[async_trait]
+pub trait Store:
+    UserStore
+    + SessionStore
+    + EmailTokenStore
+    + MfaStore
+    + AuditStore
+    + MaintenanceStore
+    + RevocationStore
+{
     /// Checks that the database answers (for `/health`).
     async fn ping(&self) -> StoreResult<()>;
 }

@@ -23,6 +23,7 @@
 //! # Ok(()) }
 //! ```
 
+mod revocations;
 mod rows;
 mod store;
 

@@ -3,11 +3,13 @@
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 use sigra_core::ids::{SessionId, UserId};
-use sigra_core::model::{AuditEvent, EmailToken, MfaCredential, Session, User};
+use sigra_core::model::{
+    AuditEvent, DeletionStrategy, EmailToken, MfaCredential, Session, User, tombstone_email,
+};
 use sigra_core::password::PasswordHash;
 use sigra_core::store::{
-    AuditStore, EmailTokenStore, FailureCount, MfaStore, SessionStore, Store, StoreError,
-    StoreResult, UserStore,
+    AuditStore, EmailTokenStore, ExpiredSessions, FailureCount, MaintenanceStore, MfaStore,
+    SessionCutoffs, SessionStore, Store, StoreError, StoreResult, UserStore,
 };
 use sigra_core::token::{TokenContext, TokenHash};
 use sqlx::Row;
@@ -77,7 +79,11 @@ impl SqliteStore {
     }
 
     /// Inside `tx`: deletes every session and email token of the user; returns the sessions deleted.
-    async fn end_sessions_and_tokens(&self, tx: &mut sqlx::SqliteConnection, id: UserId) -> StoreResult<u64> {
+    async fn end_sessions_and_tokens(
+        &self,
+        tx: &mut sqlx::SqliteConnection,
+        id: UserId,
+    ) -> StoreResult<u64> {
         let sessions = sqlx::query("DELETE FROM user_sessions WHERE user_id = ?1")
             .bind(id.as_uuid())
             .execute(&mut *tx)
@@ -206,8 +212,15 @@ impl UserStore for SqliteStore {
         threshold: i32,
         lock_for: TimeDelta,
     ) -> StoreResult<FailureCount> {
-        self.record_failure(failure_sql!("users", "failed_login_count", "id"), id, now, threshold, lock_for, "user")
-            .await
+        self.record_failure(
+            failure_sql!("users", "failed_login_count", "id"),
+            id,
+            now,
+            threshold,
+            lock_for,
+            "user",
+        )
+        .await
     }
 
     async fn clear_login_failures(&self, id: UserId) -> StoreResult<()> {
@@ -241,12 +254,14 @@ impl UserStore for SqliteStore {
 
     async fn change_email(&self, id: UserId, email: &str, now: DateTime<Utc>) -> StoreResult<u64> {
         let mut tx = self.write_tx().await?;
-        let updated = sqlx::query("UPDATE users SET email = ?2, confirmed_at = ?3, updated_at = ?3 WHERE id = ?1")
-            .bind(id.as_uuid())
-            .bind(email)
-            .bind(micros(now))
-            .execute(&mut *tx)
-            .await;
+        let updated = sqlx::query(
+            "UPDATE users SET email = ?2, confirmed_at = ?3, updated_at = ?3 WHERE id = ?1",
+        )
+        .bind(id.as_uuid())
+        .bind(email)
+        .bind(micros(now))
+        .execute(&mut *tx)
+        .await;
         match updated {
             Ok(done) if done.rows_affected() == 0 => return Err(StoreError::NotFound("user")),
             Ok(_) => {}
@@ -258,15 +273,22 @@ impl UserStore for SqliteStore {
         Ok(deleted)
     }
 
-    async fn schedule_deletion(&self, id: UserId, at: DateTime<Utc>, now: DateTime<Utc>) -> StoreResult<u64> {
+    async fn schedule_deletion(
+        &self,
+        id: UserId,
+        at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<u64> {
         let mut tx = self.write_tx().await?;
-        let updated = sqlx::query("UPDATE users SET deletion_scheduled_at = ?2, updated_at = ?3 WHERE id = ?1")
-            .bind(id.as_uuid())
-            .bind(micros(at))
-            .bind(micros(now))
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
+        let updated = sqlx::query(
+            "UPDATE users SET deletion_scheduled_at = ?2, updated_at = ?3 WHERE id = ?1",
+        )
+        .bind(id.as_uuid())
+        .bind(micros(at))
+        .bind(micros(now))
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
         if updated.rows_affected() == 0 {
             return Err(StoreError::NotFound("user"));
         }
@@ -628,6 +650,49 @@ impl MfaStore for SqliteStore {
         .map_err(db)?;
         Ok(u64::try_from(count).unwrap_or(0))
     }
+
+    async fn mfa_secret_count(&self) -> StoreResult<u64> {
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM user_mfa_credentials")
+            .fetch_one(self.pool())
+            .await
+            .map_err(db)?;
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+
+    async fn mfa_secrets_page(
+        &self,
+        after: Option<UserId>,
+        limit: u32,
+    ) -> StoreResult<Vec<(UserId, String)>> {
+        // Ids are 16-byte BLOBs, compared with memcmp: the order of `UserId`.
+        let rows: Vec<(uuid::Uuid, String)> = sqlx::query_as(
+            "SELECT user_id, secret_encrypted FROM user_mfa_credentials \
+             WHERE ?1 IS NULL OR user_id > ?1 ORDER BY user_id LIMIT ?2",
+        )
+        .bind(after.map(|id| *id.as_uuid()))
+        .bind(i64::from(limit))
+        .fetch_all(self.pool())
+        .await
+        .map_err(db)?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, secret)| (UserId::from_uuid(id), secret))
+            .collect())
+    }
+
+    async fn replace_mfa_secret(&self, user: UserId, old: &str, new: &str) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE user_mfa_credentials SET secret_encrypted = ?3 \
+             WHERE user_id = ?1 AND secret_encrypted = ?2",
+        )
+        .bind(user.as_uuid())
+        .bind(old)
+        .bind(new)
+        .execute(self.pool())
+        .await
+        .map_err(db)?;
+        Ok(done.rows_affected() == 1)
+    }
 }
 
 #[async_trait]
@@ -663,6 +728,205 @@ impl AuditStore for SqliteStore {
             .iter()
             .map(rows::audit_event)
             .collect::<Result<_, _>>()?)
+    }
+}
+
+/// The condition under which a scheduled deletion may be carried out (?2 = now).
+macro_rules! due_for_deletion {
+    () => {
+        "deleted_at IS NULL AND deletion_scheduled_at IS NOT NULL AND deletion_scheduled_at <= ?2"
+    };
+}
+
+/// Inserts an audit row on `conn` (inside a caller's transaction).
+async fn insert_audit(conn: &mut sqlx::SqliteConnection, e: &AuditEvent) -> StoreResult<()> {
+    let metadata = serde_json::to_string(&e.metadata)
+        .map_err(|err| StoreError::from(SqliteStoreError::corrupt_with("audit metadata", err)))?;
+    sqlx::query("INSERT INTO audit_events (id, user_id, action, ip, metadata, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
+        .bind(e.id)
+        .bind(e.user_id.map(|u| *u.as_uuid()))
+        .bind(e.action.as_str())
+        .bind(e.ip.as_deref())
+        .bind(metadata)
+        .bind(micros(e.created_at))
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
+    Ok(())
+}
+
+#[async_trait]
+impl MaintenanceStore for SqliteStore {
+    async fn delete_expired_sessions(&self, c: &SessionCutoffs) -> StoreResult<ExpiredSessions> {
+        // SQLite has no DELETE in a CTE, so one transaction of three deletes
+        // gives the counts by kind.
+        let mut tx = self.write_tx().await?;
+        let standard = sqlx::query(
+            "DELETE FROM user_sessions WHERE kind = 'standard' AND (created_at < ?1 OR last_active_at < ?2)",
+        )
+        .bind(micros(c.standard_created_before))
+        .bind(micros(c.standard_active_before))
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        let mut by_kind = [0_u64; 2];
+        for (i, (kind, cutoff)) in [
+            ("remember_me", c.remember_me_created_before),
+            ("mfa_pending", c.mfa_pending_created_before),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            by_kind[i] =
+                sqlx::query("DELETE FROM user_sessions WHERE kind = ?1 AND created_at < ?2")
+                    .bind(kind)
+                    .bind(micros(cutoff))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?
+                    .rows_affected();
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(ExpiredSessions {
+            standard: standard.rows_affected(),
+            remember_me: by_kind[0],
+            mfa_pending: by_kind[1],
+        })
+    }
+
+    async fn delete_expired_email_tokens(
+        &self,
+        cutoffs: &[(TokenContext, DateTime<Utc>)],
+    ) -> StoreResult<u64> {
+        let mut tx = self.write_tx().await?;
+        let mut deleted = 0;
+        for (context, cutoff) in cutoffs {
+            deleted +=
+                sqlx::query("DELETE FROM user_tokens WHERE context = ?1 AND created_at < ?2")
+                    .bind(context.as_str())
+                    .bind(micros(*cutoff))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?
+                    .rows_affected();
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(deleted)
+    }
+
+    async fn delete_audit_before(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        let done = sqlx::query("DELETE FROM audit_events WHERE created_at < ?1")
+            .bind(micros(before))
+            .execute(self.pool())
+            .await
+            .map_err(db)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn users_due_for_deletion(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<UserId>> {
+        let ids: Vec<uuid::Uuid> = sqlx::query_scalar(
+            "SELECT id FROM users WHERE deletion_scheduled_at IS NOT NULL AND deletion_scheduled_at <= ?1 \
+             AND deleted_at IS NULL ORDER BY deletion_scheduled_at, id LIMIT ?2",
+        )
+        .bind(micros(now))
+        .bind(i64::from(limit))
+        .fetch_all(self.pool())
+        .await
+        .map_err(db)?;
+        Ok(ids.into_iter().map(UserId::from_uuid).collect())
+    }
+
+    async fn apply_scheduled_deletion(
+        &self,
+        id: UserId,
+        strategy: DeletionStrategy,
+        audit: &AuditEvent,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let mut tx = self.write_tx().await?;
+        let changed = if strategy == DeletionStrategy::HardDelete {
+            sqlx::query(concat!(
+                "DELETE FROM users WHERE id = ?1 AND ",
+                due_for_deletion!()
+            ))
+            .bind(id.as_uuid())
+            .bind(micros(now))
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?
+            .rows_affected()
+        } else {
+            sqlx::query(concat!(
+                "UPDATE users SET email = ?3, password_hash = NULL, confirmed_at = NULL, mfa_enabled = 0, \
+                 mfa_trust_epoch = mfa_trust_epoch + 1, failed_login_count = 0, locked_until = NULL, \
+                 deleted_at = ?2, updated_at = ?2 WHERE id = ?1 AND ",
+                due_for_deletion!()
+            ))
+            .bind(id.as_uuid())
+            .bind(micros(now))
+            .bind(tombstone_email(id))
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?
+            .rows_affected()
+        };
+        if changed == 0 {
+            return Ok(false);
+        }
+        if strategy != DeletionStrategy::HardDelete {
+            for statement in [
+                "DELETE FROM user_sessions WHERE user_id = ?1",
+                "DELETE FROM user_tokens WHERE user_id = ?1",
+                "DELETE FROM user_mfa_credentials WHERE user_id = ?1",
+                "DELETE FROM user_backup_codes WHERE user_id = ?1",
+            ] {
+                sqlx::query(statement)
+                    .bind(id.as_uuid())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?;
+            }
+        }
+        if strategy == DeletionStrategy::Anonymize {
+            sqlx::query("UPDATE audit_events SET ip = NULL, metadata = '{}' WHERE user_id = ?1")
+                .bind(id.as_uuid())
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+        }
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(true)
+    }
+
+    async fn claim_job_tick(
+        &self,
+        job: &str,
+        tick: DateTime<Utc>,
+        now: DateTime<Utc>,
+        prune_before: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let mut tx = self.write_tx().await?;
+        sqlx::query("DELETE FROM sigra_job_ticks WHERE tick < ?1")
+            .bind(micros(prune_before))
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        let claimed = sqlx::query(
+            "INSERT INTO sigra_job_ticks (job, tick, claimed_at) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+        )
+        .bind(job)
+        .bind(micros(tick))
+        .bind(micros(now))
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        Ok(claimed.rows_affected() == 1)
     }
 }
 

@@ -166,12 +166,21 @@ impl AuthSession {
             .map(|(_, user)| user.clone())
     }
 
-    /// Whether the browser carries a valid "trust this browser" cookie for `user`.
+    /// Whether the browser carries a valid "trust this browser" cookie for
+    /// `user`. A cookie that verified only with `SECRET_KEY_BASE_OLD` is
+    /// replaced by one signed with the current key on the way out.
     pub fn is_trusted_browser(&self, user: &User) -> bool {
-        self.state
-            .trust_cookie
-            .as_deref()
-            .is_some_and(|cookie| self.state.sigra.auth().is_trusted_browser(user, cookie))
+        let Some(cookie) = self.state.trust_cookie.as_deref() else {
+            return false;
+        };
+        match self.state.sigra.auth().check_trusted_browser(user, cookie) {
+            Ok(None) => true,
+            Ok(Some(resigned)) => {
+                self.state.lock().trust = crate::state::TrustAction::Set(resigned);
+                true
+            }
+            Err(_) => false,
+        }
     }
 
     /// Starts a log-in that still needs the second factor: an `mfa_pending`

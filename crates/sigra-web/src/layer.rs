@@ -134,11 +134,41 @@ pub(crate) fn client_ip(
     )
 }
 
-fn request_meta(sigra: &Sigra, request: &Request<Body>) -> SessionMeta {
-    let peer = request
+/// The scheme the client used, as `X-Forwarded-Proto` reports it — only
+/// when the peer is a trusted proxy, and only `http` or `https` (the first
+/// value of a list, as the outermost proxy set it). `None` means "not
+/// known from a proxy": the configuration decides.
+pub(crate) fn forwarded_proto(
+    sigra: &Sigra,
+    headers: &HeaderMap,
+    peer: Option<IpAddr>,
+) -> Option<&'static str> {
+    let peer = peer?;
+    let proxies = &sigra.auth().config().trusted_proxies;
+    if !proxies.iter().any(|net| net.contains(&peer)) {
+        return None;
+    }
+    let mut values = headers.get_all("x-forwarded-proto").iter();
+    let first = values.next()?.to_str().ok()?;
+    let scheme = first.split(',').next()?.trim();
+    if scheme.eq_ignore_ascii_case("https") {
+        Some("https")
+    } else if scheme.eq_ignore_ascii_case("http") {
+        Some("http")
+    } else {
+        None
+    }
+}
+
+fn peer_ip(request: &Request<Body>) -> Option<IpAddr> {
+    request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
+        .map(|c| c.0.ip())
+}
+
+fn request_meta(sigra: &Sigra, request: &Request<Body>) -> SessionMeta {
+    let peer = peer_ip(request);
     let ip = client_ip(sigra, request.headers(), peer).map(|ip| ip.to_string());
     let user_agent = request
         .headers()
@@ -230,10 +260,13 @@ async fn prepare(
 
     let meta = request_meta(sigra, &request);
     let trust_cookie = cookies::read_cookie(request.headers(), TRUST_COOKIE).map(str::to_owned);
+    let forwarded_https =
+        forwarded_proto(sigra, request.headers(), peer_ip(&request)) == Some("https");
     let state = RequestState::new(
         sigra.clone(),
         meta,
         trust_cookie,
+        forwarded_https,
         Inner {
             cookie,
             scope: scope.clone(),
@@ -289,12 +322,17 @@ fn unavailable() -> Response {
 
 /// Whether `origin` (an `Origin` header) is this site: the configured public
 /// origin, or the origin the request was addressed to (its `Host`), which
-/// covers subdomains sharing a cookie domain.
-fn origin_allowed(sigra: &Sigra, origin: &str, host: Option<&str>) -> bool {
+/// covers subdomains sharing a cookie domain. The scheme of the latter is
+/// the one a trusted proxy reports in `X-Forwarded-Proto` (`proto`), else
+/// https when cookies are Secure, else either.
+fn origin_allowed(sigra: &Sigra, origin: &str, host: Option<&str>, proto: Option<&str>) -> bool {
     if origin == sigra.inner.public_origin {
         return true;
     }
     let Some(host) = host else { return false };
+    if let Some(scheme) = proto {
+        return origin == format!("{scheme}://{host}");
+    }
     let secure = sigra.auth().config().secure_cookies();
     let expected = if secure {
         format!("https://{host}")
@@ -315,9 +353,10 @@ async fn check_csrf(
     let headers = request.headers();
     if let Some(origin) = headers.get(header::ORIGIN) {
         let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+        let proto = forwarded_proto(sigra, headers, peer_ip(&request));
         let allowed = origin
             .to_str()
-            .is_ok_and(|o| origin_allowed(sigra, o, host));
+            .is_ok_and(|o| origin_allowed(sigra, o, host, proto));
         if !allowed {
             return Err(forbidden(
                 "This request came from another site and was refused.",
@@ -385,6 +424,13 @@ fn finish(state: &RequestState, mut response: Response) -> Response {
     let sigra = &state.sigra;
     let config = sigra.auth().config();
     let now = sigra.auth().now();
+    // Behind a TLS-terminating trusted proxy the browser is on https even
+    // when the configuration alone would not make cookies Secure.
+    let cookie_opts = |config, kind| {
+        let mut opts = cookie_opts(config, kind);
+        opts.secure |= state.forwarded_https;
+        opts
+    };
     let mut inner = state.lock();
     let signed_in = inner.scope.user.is_some();
     let mut set = Vec::new();

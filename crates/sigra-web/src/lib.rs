@@ -45,6 +45,9 @@ mod layer;
 pub mod mail;
 mod pages;
 pub mod rate_limit;
+#[cfg(feature = "redis")]
+pub mod redis_limiter;
+mod revocations;
 mod routes;
 mod state;
 
@@ -78,6 +81,8 @@ struct Inner {
     limiter: Arc<dyn RateLimiter>,
     public_origin: String,
     dev_mailbox: Option<Arc<DevMailbox>>,
+    /// Follows the revocation log while the session cache is on; stops with the last clone.
+    _follower: Option<Arc<revocations::FollowerTasks>>,
 }
 
 impl fmt::Debug for Sigra {
@@ -90,20 +95,32 @@ impl fmt::Debug for Sigra {
 }
 
 impl Sigra {
-    /// Sigra over `auth`, with the in-memory rate limiter.
+    /// Sigra over `auth`, with the rate limiter its config calls for: the
+    /// Redis one when `REDIS_URL` is set (feature `redis`, on by default;
+    /// see [`redis_limiter`]), the in-memory one otherwise.
     pub fn new(auth: Auth) -> Self {
-        Self::with_limiter(auth, Arc::new(rate_limit::MemoryRateLimiter::new()))
+        let limiter = rate_limit::limiter_for(auth.config());
+        Self::with_limiter(auth, limiter)
     }
 
     /// Sigra over `auth` with another rate-limit backend (e.g. Redis).
+    ///
+    /// When `auth` has the session cache on, this also starts the tasks that
+    /// follow the revocation log (see the [session cache guide]); they stop
+    /// when the last clone of this `Sigra` is dropped. Call it inside a tokio
+    /// runtime: without one the cache stays suspended.
+    ///
+    /// [session cache guide]: https://github.com/sigra-rs/sigra/blob/main/docs/guides/session-cache.md
     pub fn with_limiter(auth: Auth, limiter: Arc<dyn RateLimiter>) -> Self {
         let keys = KeyRing::from_config(auth.config());
         let url = &auth.config().public_url;
         let public_origin = url.origin().ascii_serialization();
+        let follower = revocations::spawn(&auth).map(Arc::new);
         Self {
             inner: Arc::new(Inner {
                 session_signer: MessageSigner::new(&keys, cookies::SESSION_PURPOSE),
                 remember_signer: MessageSigner::new(&keys, cookies::REMEMBER_PURPOSE),
+                _follower: follower,
                 auth,
                 limiter,
                 public_origin,

@@ -77,7 +77,12 @@ impl MemoryRateLimiter {
         self.len() == 0
     }
 
-    fn decide(&self, rule: &RateLimitRule, key: &str, now: DateTime<Utc>) -> RateDecision {
+    pub(crate) fn decide(
+        &self,
+        rule: &RateLimitRule,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> RateDecision {
         let key = rate_limit_key(rule, key);
         let mut hasher = DefaultHasher::new();
         key.hash(&mut hasher);
@@ -125,6 +130,47 @@ impl RateLimiter for MemoryRateLimiter {
     }
 }
 
+/// The limiter `config` calls for: Redis when `REDIS_URL` is set, in memory otherwise.
+///
+/// A `REDIS_URL` this build cannot use (`rediss://`, or the `redis` feature
+/// turned off) is logged as an error and the in-memory limiter is used: the
+/// limits still hold on each node, they are just not shared.
+pub(crate) fn limiter_for(config: &sigra_core::config::Config) -> std::sync::Arc<dyn RateLimiter> {
+    use secrecy::ExposeSecret as _;
+    let Some(url) = config.redis_url.as_ref() else {
+        return std::sync::Arc::new(MemoryRateLimiter::new());
+    };
+    #[cfg(feature = "redis")]
+    match crate::redis_limiter::RedisRateLimiter::new(url.expose_secret()) {
+        Ok(limiter) => return std::sync::Arc::new(limiter),
+        Err(e) => tracing::error!(
+            name: "sigra.rate_limit.redis",
+            outcome = "unusable_url",
+            error = %std::error::Error::source(&e).map_or_else(|| e.to_string(), |s| s.to_string()),
+            "REDIS_URL cannot be used: rate limits are counted on each node separately"
+        ),
+    }
+    #[cfg(not(feature = "redis"))]
+    {
+        let _ = url.expose_secret();
+        tracing::error!(
+            name: "sigra.rate_limit.redis",
+            outcome = "feature_disabled",
+            "REDIS_URL is set but sigra-web was built without its `redis` feature: \
+             rate limits are counted on each node separately"
+        );
+    }
+    std::sync::Arc::new(MemoryRateLimiter::new())
+}
+
+/// Counts a refused request in `sigra_rate_limited_total{action}` (with the `metrics` feature).
+pub(crate) fn count_limited(action: RateLimitAction) {
+    #[cfg(feature = "metrics")]
+    metrics::counter!("sigra_rate_limited_total", "action" => action.name()).increment(1);
+    #[cfg(not(feature = "metrics"))]
+    let _ = action;
+}
+
 /// The 429 response, with `Retry-After` in whole seconds (at least 1).
 pub(crate) fn too_many(retry_after: Duration) -> Response {
     let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
@@ -156,6 +202,7 @@ pub(crate) async fn check(
         Ok(RateDecision::Allowed { .. }) => Ok(()),
         Ok(RateDecision::Limited { retry_after }) => {
             tracing::info!(name: "sigra.rate_limit", action = action.name(), outcome = "limited");
+            count_limited(action);
             Err(too_many(retry_after))
         }
         Err(e) => {

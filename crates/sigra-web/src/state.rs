@@ -64,6 +64,8 @@ pub(crate) struct RequestState {
     pub(crate) meta: SessionMeta,
     /// The `_sigra_mfa_trust` cookie the browser sent, if any (verified on use).
     pub(crate) trust_cookie: Option<String>,
+    /// A trusted proxy reported `X-Forwarded-Proto: https`: cookies get `Secure`.
+    pub(crate) forwarded_https: bool,
     inner: Mutex<Inner>,
 }
 
@@ -72,12 +74,14 @@ impl RequestState {
         sigra: Sigra,
         meta: SessionMeta,
         trust_cookie: Option<String>,
+        forwarded_https: bool,
         inner: Inner,
     ) -> Arc<Self> {
         Arc::new(Self {
             sigra,
             meta,
             trust_cookie,
+            forwarded_https,
             inner: Mutex::new(inner),
         })
     }

@@ -26,6 +26,8 @@ mod audit;
 mod auth_flows;
 mod email_tokens;
 mod mfa;
+mod reencrypt;
+mod revocations;
 mod sessions;
 mod timestamps;
 mod users;
@@ -116,6 +118,12 @@ conformance! {
         disable_mfa_deletes_credential_and_codes_and_bumps_the_epoch,
         unknown_mfa_lookups_are_not_errors,
     ],
+    reencrypt: [
+        mfa_secrets_page_walks_every_credential_once_in_id_order,
+        replace_mfa_secret_is_a_compare_and_swap,
+        reencryption_makes_old_rows_current_and_a_rerun_changes_nothing,
+        reencryption_never_clobbers_a_row_the_app_changes_meanwhile,
+    ],
     audit: [
         audit_events_round_trip_newest_first_with_limit,
         auth_writes_an_audit_row_for_every_security_event,
@@ -123,6 +131,13 @@ conformance! {
     timestamps: [
         timestamps_round_trip_at_microsecond_precision,
         ping_answers,
+    ],
+    revocations: [
+        every_revoking_write_appends_a_row_for_its_user,
+        writes_that_change_nothing_visible_append_nothing,
+        ids_increase_and_reads_are_ordered_and_limited,
+        pruning_keeps_the_newest_row,
+        postgres_pushes_each_committed_revocation,
     ],
 }
 

@@ -2,9 +2,15 @@
 //!
 //! Each test is written once, as `async fn name(backend: Backend)` in a
 //! topic module, and listed once in the [`http_tests!`] invocation below. The
-//! macro generates one `#[tokio::test]` per backend, named
-//! `http::<backend>::<topic>::<name>` (backends: `sqlite_file`, `postgres`),
-//! so every test runs on both and none can be left out on one of them.
+//! macro generates one `#[tokio::test]` per backend and cache mode, named
+//! `http::<backend>::<topic>::<name>` (backends: `sqlite_file`, `postgres`,
+//! and the same with the node-local session cache on: `sqlite_file_cached`,
+//! `postgres_cached`), so every test runs on both backends, with the cache
+//! on and off, and none can be left out of one of them.
+//!
+//! The `cluster` module holds what only makes sense with the cache on and
+//! two nodes on one database: cross-node revocation and its delay, and a
+//! node cut off from its database.
 //!
 //! Each test starts its own server ([`sigra_tests::http::spawn_server`]) with
 //! a fresh store, its own rate limiter and a [`TestClock`] frozen at
@@ -20,6 +26,7 @@ use sigra_core::model::User;
 use sigra_tests::http::{Client, Page, StatusCode, TestServer, spawn_server};
 use sigra_tests::{Backend, secret};
 
+mod cluster;
 mod cookies;
 mod csrf;
 mod email;
@@ -27,25 +34,35 @@ mod health;
 mod log_in;
 mod mfa;
 mod pages;
+mod proxies;
 mod rate_limits;
 mod registration;
 mod remember_me;
+mod rotation;
 mod sessions;
+mod subdomains;
 
-/// Generates, for each backend, one `#[tokio::test]` per listed test.
+/// Generates, for each backend, with the session cache off and on, one
+/// `#[tokio::test]` per listed test.
 macro_rules! http_tests {
     ($($topic:ident: [$($test:ident),* $(,)?]),* $(,)?) => {
-        http_tests!(@backend sqlite_file, SqliteFile, $($topic: [$($test),*]),*);
-        http_tests!(@backend postgres, Postgres, $($topic: [$($test),*]),*);
+        http_tests!(@backend sqlite_file, SqliteFile, false, $($topic: [$($test),*]),*);
+        http_tests!(@backend postgres, Postgres, false, $($topic: [$($test),*]),*);
+        http_tests!(@backend sqlite_file_cached, SqliteFile, true, $($topic: [$($test),*]),*);
+        http_tests!(@backend postgres_cached, Postgres, true, $($topic: [$($test),*]),*);
     };
-    (@backend $backend:ident, $variant:ident, $($topic:ident: [$($test:ident),*]),*) => {
+    (@backend $backend:ident, $variant:ident, $cached:literal, $($topic:ident: [$($test:ident),*]),*) => {
         mod $backend {
             $(
                 mod $topic {
                     $(
                         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                         async fn $test() {
-                            crate::http::$topic::$test(sigra_tests::Backend::$variant).await;
+                            sigra_tests::http::with_session_cache(
+                                $cached,
+                                crate::http::$topic::$test(sigra_tests::Backend::$variant),
+                            )
+                            .await;
                         }
                     )*
                 }
@@ -79,6 +96,7 @@ http_tests! {
         log_out_everywhere_signs_out_every_client,
         idle_timeout_signs_a_standard_session_out_after_30_minutes,
         settings_lists_the_users_sessions,
+        revocation_race_no_request_after_log_out_everywhere_succeeds,
     ],
     remember_me: [
         remember_me_cookie_alone_restores_the_session,
@@ -98,6 +116,18 @@ http_tests! {
     rate_limits: [
         eleventh_log_in_attempt_in_a_minute_is_429_with_retry_after,
         viewing_the_forms_does_not_spend_the_rate_limits,
+    ],
+    proxies: [
+        spoofed_forwarded_for_cannot_change_the_rate_limit_key,
+        a_trusted_proxy_decides_the_key_and_the_session_ip,
+        malformed_forwarded_for_chains_fall_back_to_the_peer,
+        forwarded_proto_counts_only_from_a_trusted_proxy,
+    ],
+    subdomains: [
+        a_session_from_app_is_valid_on_admin_and_cookies_carry_the_domain,
+    ],
+    rotation: [
+        rotating_the_secret_key_base_re_signs_then_retires_old_cookies,
     ],
     health: [
         health_answers_the_documented_json,

@@ -212,3 +212,93 @@ pub(crate) async fn settings_lists_the_users_sessions(backend: Backend) {
     );
     assert!(page.body.contains(r#"id="log-out-everywhere""#));
 }
+
+/// The revocation race: 32 tasks hammer `/dashboard` with one user's
+/// cookies while that user logs out everywhere; every request that starts
+/// after the log-out response has arrived is refused. Runs with the session
+/// cache off and on (where it checks eviction-before-answer and the
+/// generation check that keeps a racing read out of the cache).
+pub(crate) async fn revocation_race_no_request_after_log_out_everywhere_succeeds(backend: Backend) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::{Duration, Instant};
+
+    const TASKS: usize = 32;
+    let server = server(backend).await;
+    seed_user(&server, "alice@example.com").await;
+    let mut actor = signed_in(&server, "alice@example.com", false).await;
+    let standard = signed_in(&server, "alice@example.com", false).await;
+    let remembered = signed_in(&server, "alice@example.com", true).await;
+    let cookie_header = |client: &Client| {
+        client
+            .cookies()
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    let jars = Arc::new(vec![
+        cookie_header(&actor),
+        cookie_header(&standard),
+        cookie_header(&remembered),
+        format!(
+            "{REMEMBER_ME_COOKIE}={}",
+            remembered.cookie(REMEMBER_ME_COOKIE).unwrap()
+        ),
+    ]);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for n in 0..TASKS {
+        let (jars, stop) = (jars.clone(), stop.clone());
+        let mut client = server.client();
+        tasks.push(tokio::spawn(async move {
+            let mut seen = Vec::new();
+            let mut i = n;
+            while !stop.load(Ordering::SeqCst) {
+                let jar = &jars[i % jars.len()];
+                i += 1;
+                let started = Instant::now();
+                let page = client
+                    .request(Method::GET, "/dashboard", headers(&[("cookie", jar)]), None)
+                    .await;
+                seen.push((started, page.status, page.location().map(str::to_owned)));
+            }
+            seen
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    actor.get("/users/settings").await;
+    actor
+        .post_with_csrf("/users/settings/sessions/log-out-all", &[])
+        .await
+        .assert_redirect("/users/log-in");
+    let answered = Instant::now();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, Ordering::SeqCst);
+
+    let (mut before_ok, mut after) = (0, 0);
+    for task in tasks {
+        for (started, status, location) in task.await.unwrap() {
+            if started > answered {
+                after += 1;
+                assert_eq!(
+                    (status, location.as_deref()),
+                    (StatusCode::SEE_OTHER, Some("/users/log-in")),
+                    "a request that started {:?} after the log-out-everywhere answer was not refused",
+                    started - answered
+                );
+            } else if status == StatusCode::OK {
+                before_ok += 1;
+            }
+        }
+    }
+    assert!(
+        before_ok > 0,
+        "the hammer saw the signed-in dashboard before"
+    );
+    assert!(
+        after >= TASKS,
+        "only {after} requests started after the answer"
+    );
+}

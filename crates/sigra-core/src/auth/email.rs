@@ -139,7 +139,9 @@ impl Auth {
             return Err(AuthError::InvalidToken);
         }
         let now = self.now();
-        self.inner.store.confirm_email(user.id, now).await?;
+        let confirmed = self.inner.store.confirm_email(user.id, now).await;
+        self.evict_user(user.id);
+        confirmed?;
         self.audit(AuditEvent::new(
             AuditAction::EmailConfirmed,
             Some(user.id),
@@ -202,17 +204,20 @@ impl Auth {
             .take_token(presented, TokenContext::ResetPassword)
             .await?;
         let now = self.now();
-        let ended = match self
+        let changed = self
             .inner
             .store
             .change_password(token.user_id, &hash, None, now)
-            .await
-        {
+            .await;
+        self.evict_user(token.user_id);
+        let ended = match changed {
             Ok(n) => n,
             Err(StoreError::NotFound(_)) => return Err(AuthError::InvalidToken),
             Err(e) => return Err(e.into()),
         };
-        self.inner.store.clear_login_failures(token.user_id).await?;
+        let cleared = self.inner.store.clear_login_failures(token.user_id).await;
+        self.evict_user(token.user_id);
+        cleared?;
         self.audit(
             AuditEvent::new(AuditAction::PasswordReset, Some(token.user_id), now)
                 .with("sessions_deleted", ended.to_string()),
@@ -255,12 +260,13 @@ impl Auth {
             .take_token(presented, TokenContext::ChangeEmail)
             .await?;
         let now = self.now();
-        match self
+        let changed = self
             .inner
             .store
             .change_email(token.user_id, &token.sent_to, now)
-            .await
-        {
+            .await;
+        self.evict_user(token.user_id);
+        match changed {
             Ok(_) => {}
             Err(StoreError::DuplicateEmail) => return Err(AuthError::EmailTaken),
             Err(StoreError::NotFound(_)) => return Err(AuthError::InvalidToken),
@@ -285,7 +291,9 @@ impl Auth {
     pub async fn schedule_account_deletion(&self, user: &User) -> Result<DateTime<Utc>, AuthError> {
         let now = self.now();
         let at = now + delta(self.inner.config.deletion_grace_period);
-        let ended = self.inner.store.schedule_deletion(user.id, at, now).await?;
+        let ended = self.inner.store.schedule_deletion(user.id, at, now).await;
+        self.evict_user(user.id);
+        let ended = ended?;
         self.audit(
             AuditEvent::new(AuditAction::AccountDeletion, Some(user.id), now)
                 .with("stage", "scheduled")
@@ -301,7 +309,9 @@ impl Auth {
         .await
         // The deletion is scheduled either way; a lost cancel mail must not
         // turn into an error page that suggests nothing happened.
-        .unwrap_or_else(|e| tracing::error!(name: "sigra.mail.error", context = "cancel_deletion", error = %e));
+        .unwrap_or_else(
+            |e| tracing::error!(name: "sigra.mail.error", context = "cancel_deletion", error = %e),
+        );
         Ok(at)
     }
 
@@ -311,7 +321,9 @@ impl Auth {
             .take_token(presented, TokenContext::CancelDeletion)
             .await?;
         let now = self.now();
-        if !self.inner.store.cancel_deletion(token.user_id, now).await? {
+        let cancelled = self.inner.store.cancel_deletion(token.user_id, now).await;
+        self.evict_user(token.user_id);
+        if !cancelled? {
             return Err(AuthError::InvalidToken);
         }
         self.audit(AuditEvent::new(

@@ -28,9 +28,10 @@ pub enum SecondFactor {
     BackupCode,
 }
 
-/// The associated data binding a sealed TOTP secret to its owner's row.
+/// The associated data binding a sealed TOTP secret to its owner's row
+/// (shared with the re-encryption task).
 fn secret_aad(user: UserId) -> Vec<u8> {
-    format!("user_mfa_credentials.secret_encrypted:{user}").into_bytes()
+    crate::reencrypt::mfa_secret_aad(user)
 }
 
 impl Auth {
@@ -64,10 +65,13 @@ impl Auth {
             .cipher()?
             .encrypt(secret.expose_bytes(), &secret_aad(user.id))
             .map_err(AuthError::Encryption)?;
-        self.inner
+        let stored = self
+            .inner
             .store
             .upsert_mfa_credential(&MfaCredential::new(user.id, sealed, self.now()))
-            .await?;
+            .await;
+        self.evict_user(user.id);
+        stored?;
         let otpauth_uri = mfa::otpauth_uri(&secret, &self.inner.config.mfa_issuer, &user.email)
             .map_err(|_| AuthError::InvalidEmail)?;
         Ok(MfaEnrollment {
@@ -97,7 +101,9 @@ impl Auth {
         let step =
             mfa::verify_totp(&secret, code, now, None).map_err(|_| AuthError::InvalidCode)?;
         let step = i64::try_from(step).map_err(|_| AuthError::InvalidCode)?;
-        if !self.inner.store.confirm_mfa(user.id, step, now).await? {
+        let confirmed = self.inner.store.confirm_mfa(user.id, step, now).await;
+        self.evict_user(user.id);
+        if !confirmed? {
             return Err(AuthError::MfaNotEnabled);
         }
         let codes = self.store_new_backup_codes(user.id).await?;
@@ -157,6 +163,7 @@ impl Auth {
             Err(_) => "error",
         };
         tracing::info!(name: "sigra.mfa.challenge", outcome, latency_ms = self.elapsed_ms(started));
+        crate::telemetry::mfa_challenge(outcome);
         result
     }
 
@@ -205,6 +212,9 @@ impl Auth {
             let count = store
                 .record_mfa_failure(user.id, now, threshold, delta(cfg.lockout_duration))
                 .await?;
+            if count.locked_until.is_some() {
+                self.evict_user(user.id);
+            }
             self.audit(
                 AuditEvent::new(AuditAction::MfaFailure, Some(user.id), now)
                     .with("count", count.failed_login_count.to_string()),
@@ -265,10 +275,43 @@ impl Auth {
         .is_ok()
     }
 
+    /// [`Auth::is_trusted_browser`] with the reason and the rotation step:
+    /// `Err` says why `cookie` does not let `user` skip the second factor;
+    /// `Ok(None)` means it does; `Ok(Some(value))` means it does but verified
+    /// only with `SECRET_KEY_BASE_OLD`, and `value` is the same trust (same
+    /// user, epoch and issue time, so re-signing never extends it) signed
+    /// with the current key, to send back as the new cookie.
+    pub fn check_trusted_browser(
+        &self,
+        user: &User,
+        cookie: &str,
+    ) -> Result<Option<String>, trust::TrustError> {
+        let ttl = self.inner.config.trust_ttl;
+        let verified = trust::verify_detailed(
+            &self.inner.keys,
+            cookie,
+            user.id,
+            user.mfa_trust_epoch,
+            ttl,
+            self.now(),
+        )?;
+        Ok(verified.signed_with_old_key.then(|| {
+            trust::sign(
+                &self.inner.keys,
+                user.id,
+                user.mfa_trust_epoch,
+                ttl,
+                verified.issued_at,
+            )
+        }))
+    }
+
     /// Turns MFA off: deletes the secret and backup codes and revokes every
     /// trusted browser (epoch + 1), atomically. Callers require sudo mode.
     pub async fn disable_mfa(&self, user: &User) -> Result<(), AuthError> {
-        self.inner.store.disable_mfa(user.id).await?;
+        let disabled = self.inner.store.disable_mfa(user.id).await;
+        self.evict_user(user.id);
+        disabled?;
         self.audit(AuditEvent::new(
             AuditAction::MfaDisable,
             Some(user.id),
