@@ -107,7 +107,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ),
     (
         "REDIS_URL",
-        "redis:// or rediss:// URL; enables the Redis rate-limit backend",
+        "redis:// URL; enables the Redis rate-limit backend (rediss:// parses, but the limiter has no TLS client yet and refuses it at start)",
     ),
     (
         "SMTP_URL",
@@ -167,7 +167,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ),
     (
         "SIGRA_SESSION_CACHE",
-        "cache session lookups in memory: on/off, true/false, 1/0 (default off)",
+        "cache session lookups in memory, following the revocation log: on/off, true/false, 1/0 (default on)",
     ),
     (
         "SIGRA_REVOCATION_POLL",
@@ -680,7 +680,8 @@ pub struct Config {
     pub rate_limits: RateLimits,
     /// Proxies whose `X-Forwarded-For` is believed (default none: the socket address is used).
     pub trusted_proxies: Vec<IpNet>,
-    /// Cache session lookups in memory (default false).
+    /// Cache session lookups in memory, following the revocation log
+    /// (default true; see `docs/guides/session-cache.md`).
     pub session_cache: bool,
     /// How often the session cache checks for revocations (default 100 ms).
     pub revocation_poll: Duration,
@@ -1097,7 +1098,7 @@ impl ConfigBuilder {
             sudo_window: minutes(5),
             rate_limits: RateLimits::default(),
             trusted_proxies: Vec::new(),
-            session_cache: false,
+            session_cache: true,
             revocation_poll: Duration::from_millis(100),
             revocation_listen: true,
             password_min_length: 8,
@@ -2015,7 +2016,7 @@ mod tests {
         assert_eq!(c.sudo_window, minutes(5));
         assert_eq!(c.rate_limits, RateLimits::default());
         assert!(c.trusted_proxies.is_empty());
-        assert!(!c.session_cache);
+        assert!(c.session_cache);
         assert_eq!(c.revocation_poll, Duration::from_millis(100));
         assert!(c.revocation_listen);
         assert_eq!(c.password_min_length, 8);
@@ -2179,7 +2180,7 @@ mod tests {
                     c.trusted_proxies == expected && c.warnings().len() == 1
                 },
             ),
-            SESSION_CACHE => (one(SESSION_CACHE, "On"), |c| c.session_cache),
+            SESSION_CACHE => (one(SESSION_CACHE, "Off"), |c| !c.session_cache),
             REVOCATION_POLL => (one(REVOCATION_POLL, "250ms"), |c| {
                 c.revocation_poll == Duration::from_millis(250)
             }),
