@@ -212,8 +212,8 @@ async fn with_rate_limiter(auth: Auth) -> Result<Sigra, String> {
     let limiter = sigra_web::redis_limiter::RedisRateLimiter::connect(url.expose_secret())
         .await
         .map_err(|e| match std::error::Error::source(&e) {
-            Some(source) => format!("REDIS_URL: {source}"),
-            None => format!("REDIS_URL: {e}"),
+            Some(source) => source.to_string(),
+            None => e.to_string(),
         })?;
     Ok(Sigra::with_limiter(auth, Arc::new(limiter)))
 }

@@ -116,6 +116,11 @@ impl Entry {
 ///
 /// Built by [`crate::auth::AuthBuilder`] when the session cache is on; reach
 /// it with [`crate::auth::Auth::session_cache`].
+///
+/// **A new cache is suspended**: lookups go to the database until a
+/// [`RevocationFollower`] has read the revocation log once and resumed it.
+/// So a cache nobody follows (an app that never starts a follower) is never
+/// used, rather than silently missing other nodes' revocations.
 pub struct SessionCache {
     entries: moka::sync::Cache<TokenHash, Arc<Entry>>,
     buckets: Box<[AtomicU64]>,
@@ -150,7 +155,7 @@ impl SessionCache {
             buckets: (0..BUCKETS).map(|_| AtomicU64::new(0)).collect(),
             revocations: AtomicU64::new(0),
             flushes: AtomicU64::new(0),
-            active: AtomicBool::new(true),
+            active: AtomicBool::new(false),
             ttl: TimeDelta::from_std(ttl).unwrap_or(TimeDelta::MAX),
             capacity,
         }

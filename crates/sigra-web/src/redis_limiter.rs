@@ -43,10 +43,16 @@
 //!
 //! Reconnection happens in the background with exponential backoff
 //! ([`RedisLimiterOptions::reconnect_backoff`], from 250 ms doubling up to
-//! 30 s by default): requests never wait for a reconnect, and a flood of
-//! requests during an outage causes one connection attempt per backoff
-//! step, not one per request. The local counters are not copied back to
-//! Redis when it returns; windows simply start afresh there.
+//! 30 s by default): requests never wait for a reconnect (only the very
+//! first hits of a new limiter wait for its first connection attempt, at
+//! most [`RedisLimiterOptions::connect_timeout`]), and a flood of requests
+//! during an outage causes one connection attempt per backoff step, not one
+//! per request. The local counters are not copied back to Redis when it
+//! returns; windows simply start afresh there.
+//!
+//! Only `redis://` URLs are supported: this build has no TLS client, so a
+//! `rediss://` URL is refused up front (use a private network or a TLS
+//! tunnel such as stunnel to reach a TLS-only Redis).
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -56,7 +62,7 @@
 //!
 //! # async fn run(auth: Auth) -> Result<(), Box<dyn std::error::Error>> {
 //! // `Sigra::new` does this by itself when REDIS_URL is set; connecting
-//! // first means the very first requests are already counted in Redis.
+//! // yourself surfaces an unusable URL as an error before serving.
 //! let limiter = RedisRateLimiter::connect("redis://127.0.0.1:6379").await?;
 //! let sigra = Sigra::with_limiter(auth, Arc::new(limiter));
 //! # let _ = sigra; Ok(()) }
@@ -161,6 +167,8 @@ struct Shared {
     script_sha: String,
     fallback: MemoryRateLimiter,
     link: Mutex<Link>,
+    /// Woken when the first connection attempt has answered.
+    first_attempt: tokio::sync::Notify,
     outages: AtomicU64,
 }
 
@@ -172,6 +180,8 @@ struct Link {
     generation: u64,
     /// A reconnection task is running.
     connecting: bool,
+    /// No connection attempt has answered yet: hits wait for the first one.
+    first_attempt_pending: bool,
     /// No reconnection attempt before this instant.
     retry_at: Instant,
     /// The wait after the next failed attempt.
@@ -219,9 +229,11 @@ impl RedisRateLimiter {
     }
 
     /// A limiter on the Redis at `url` that connects on its own, without
-    /// waiting: when called inside a Tokio runtime the connection attempt
-    /// starts at once in the background, otherwise at the first hit. Hits
-    /// that arrive before the connection is up are counted locally.
+    /// waiting here: when called inside a Tokio runtime the connection
+    /// attempt starts at once in the background, otherwise at the first hit.
+    /// Hits that arrive before that first attempt has answered wait for it
+    /// (at most [`RedisLimiterOptions::connect_timeout`]), so they are
+    /// counted in Redis whenever it is reachable.
     pub fn new(url: &str) -> Result<Self, RateLimitError> {
         let limiter = Self::new_with(url, RedisLimiterOptions::default())?;
         if tokio::runtime::Handle::try_current().is_ok() {
@@ -256,11 +268,13 @@ impl RedisRateLimiter {
                     conn: None,
                     generation: 0,
                     connecting: false,
+                    first_attempt_pending: true,
                     retry_at: Instant::now(),
                     backoff: min_backoff,
                     outage: None,
                 }),
                 outages: AtomicU64::new(0),
+                first_attempt: tokio::sync::Notify::new(),
                 options,
             }),
         })
@@ -334,6 +348,10 @@ impl Shared {
     fn connected(&self, result: Result<MultiplexedConnection, RedisError>) {
         let mut link = self.lock();
         link.connecting = false;
+        if link.first_attempt_pending {
+            link.first_attempt_pending = false;
+            self.first_attempt.notify_waiters();
+        }
         match result {
             Ok(conn) => {
                 link.generation += 1;
@@ -469,14 +487,27 @@ impl RateLimiter for RedisRateLimiter {
         now: DateTime<Utc>,
     ) -> Result<RateDecision, RateLimitError> {
         let shared = &self.shared;
-        let conn = {
-            let mut link = shared.lock();
-            match &link.conn {
-                Some((conn, generation)) => Some((conn.clone(), *generation)),
-                None => {
-                    shared.start_reconnect(&mut link);
-                    None
+        let conn = loop {
+            // Created before the check, so a notification in between is not lost.
+            let first_attempt_done = std::pin::pin!(shared.first_attempt.notified());
+            {
+                let mut link = shared.lock();
+                if let Some((conn, generation)) = &link.conn {
+                    break Some((conn.clone(), *generation));
                 }
+                shared.start_reconnect(&mut link);
+                if !link.first_attempt_pending {
+                    break None;
+                }
+            }
+            // Until the very first connection attempt has answered, wait for
+            // it (at most the connect timeout) rather than count locally.
+            let wait = shared.options.connect_timeout + Duration::from_millis(100);
+            if tokio::time::timeout(wait, first_attempt_done)
+                .await
+                .is_err()
+            {
+                break None;
             }
         };
         if let Some((mut conn, generation)) = conn {

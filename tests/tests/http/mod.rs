@@ -116,6 +116,7 @@ http_tests! {
     rate_limits: [
         eleventh_log_in_attempt_in_a_minute_is_429_with_retry_after,
         viewing_the_forms_does_not_spend_the_rate_limits,
+        with_redis_url_every_node_shares_one_budget,
     ],
     proxies: [
         spoofed_forwarded_for_cannot_change_the_rate_limit_key,

@@ -31,6 +31,8 @@ fn cached_service(db: MockDb) -> (Auth, Arc<TestClock>) {
         .session_cache(true)
         .build()
         .unwrap();
+    // As a follower does after its first read of the revocation log.
+    auth.session_cache().unwrap().resume();
     (auth, clock)
 }
 
@@ -71,34 +73,56 @@ fn audits(db: &mut MockDb) {
     db.expect_record_audit().returning(|_| Ok(()));
 }
 
-#[test]
-fn the_cache_is_off_unless_asked_for() {
-    let config = Config::builder(Environment::Test).build().unwrap();
-    let auth = Auth::new(config.clone(), Arc::new(MockDb::new())).unwrap();
-    assert!(auth.session_cache().is_none());
-    let on = Auth::new(
-        Config::builder(Environment::Test)
-            .session_cache(true)
-            .build()
-            .unwrap(),
-        Arc::new(MockDb::new()),
-    )
-    .unwrap();
-    assert!(on.session_cache().is_some(), "SIGRA_SESSION_CACHE=on");
-    let zero_touch = Auth::builder(
-        Config::builder(Environment::Test)
-            .touch_interval(std::time::Duration::ZERO)
-            .build()
-            .unwrap(),
-        Arc::new(MockDb::new()),
-    )
-    .session_cache(true)
-    .build()
-    .unwrap();
+#[tokio::test]
+async fn the_cache_follows_the_config_and_serves_only_once_followed() {
+    let build = |config: Config, on: Option<bool>| {
+        let mut builder = Auth::builder(config, Arc::new(MockDb::new()));
+        if let Some(on) = on {
+            builder = builder.session_cache(on);
+        }
+        builder.build().unwrap()
+    };
+    let default = Config::builder(Environment::Test).build().unwrap();
     assert!(
-        zero_touch.session_cache().is_none(),
+        build(default.clone(), None).session_cache().is_some(),
+        "on by default"
+    );
+    assert!(
+        build(default.clone(), Some(false))
+            .session_cache()
+            .is_none(),
+        "builder wins"
+    );
+    let off = Config::builder(Environment::Test)
+        .session_cache(false)
+        .build()
+        .unwrap();
+    assert!(
+        build(off, None).session_cache().is_none(),
+        "SIGRA_SESSION_CACHE=off"
+    );
+    let zero_touch = Config::builder(Environment::Test)
+        .touch_interval(std::time::Duration::ZERO)
+        .build()
+        .unwrap();
+    assert!(
+        build(zero_touch, Some(true)).session_cache().is_none(),
         "a touch on every request leaves nothing to cache"
     );
+
+    // Until a follower resumes it, the cache is not used: every lookup asks the store.
+    let user = alice();
+    let (token, session) = session_of(&user);
+    let mut db = MockDb::new();
+    found(&mut db, &user, &session, 2);
+    let auth = Auth::builder(default, Arc::new(db))
+        .hasher(Arc::new(Argon2Hasher::for_tests()))
+        .clock(Arc::new(TestClock::new(t0())))
+        .build()
+        .unwrap();
+    assert!(!auth.session_cache().unwrap().is_active());
+    assert!(auth.fetch_session(&token).await.unwrap().is_some());
+    assert!(auth.fetch_session(&token).await.unwrap().is_some());
 }
 
 #[tokio::test]
