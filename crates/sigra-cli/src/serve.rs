@@ -177,6 +177,13 @@ pub(crate) fn serve(args: &[String]) -> Result<(), String> {
             .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
         println!("Sigra demo ({env}) listening on http://{addr}");
         println!("Open {url} and register an account.");
+        match sigra.auth().session_cache() {
+            Some(_) => println!(
+                "Session cache on (SIGRA_SESSION_CACHE): following revocations every {}",
+                sigra_core::config::format_duration(sigra.auth().config().revocation_poll)
+            ),
+            None => println!("Session cache off (SIGRA_SESSION_CACHE=off): every request reads the database"),
+        }
         if matches!(mail, Mail::Dev(_)) {
             println!("Mail is not sent in dev: read it at {url}dev/mailbox.json");
         }

@@ -401,22 +401,28 @@ async fn check_csrf(
                 .into_response());
         }
     };
+    if !form_csrf_matches(&bytes, &expected) {
+        return Err(forbidden(
+            "The form was out of date. Reload the page and try again.",
+        ));
+    }
+    Ok(Request::from_parts(parts, Body::from(bytes)))
+}
+
+/// Whether a form body carries `expected` in its `_csrf_token` field: at
+/// least one such field, and every one of them equal to `expected`, so a
+/// smuggled second field cannot help.
+pub(crate) fn form_csrf_matches(body: &[u8], expected: &str) -> bool {
     let mut matched = false;
-    for (key, value) in form_urlencoded::parse(&bytes) {
+    for (key, value) in form_urlencoded::parse(body) {
         if key == CSRF_FIELD {
-            // Several values: all must match, so a smuggled second field cannot help.
             matched = constant_time_eq(value.as_bytes(), expected.as_bytes());
             if !matched {
                 break;
             }
         }
     }
-    if !matched {
-        return Err(forbidden(
-            "The form was out of date. Reload the page and try again.",
-        ));
-    }
-    Ok(Request::from_parts(parts, Body::from(bytes)))
+    matched
 }
 
 /// Writes the cookies the request's changes call for, and the security headers.

@@ -41,6 +41,8 @@
 
 mod cookies;
 mod extract;
+#[doc(hidden)]
+pub mod fuzz;
 mod layer;
 pub mod mail;
 mod pages;
@@ -50,6 +52,8 @@ pub mod redis_limiter;
 mod revocations;
 mod routes;
 mod state;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 use std::fmt;
 use std::sync::Arc;

@@ -30,6 +30,7 @@ mod cluster;
 mod cookies;
 mod csrf;
 mod email;
+mod fixtures;
 mod health;
 mod log_in;
 mod mfa;
@@ -143,6 +144,11 @@ http_tests! {
         wrong_codes_lock_the_second_factor_with_429,
         mfa_attempts_are_rate_limited_per_user,
         disabling_mfa_and_new_backup_codes_need_sudo,
+    ],
+    fixtures: [
+        the_fixture_cookie_header_signs_in_and_its_csrf_token_posts,
+        the_fixture_finds_existing_users_and_checks_their_password,
+        the_remember_me_fixture_cookie_alone_restores_the_session,
     ],
     email: [
         registration_mails_a_confirmation_link_that_works_once,
