@@ -6,6 +6,8 @@
 //! - `cargo xtask bench`: the criterion benchmarks, with a summary written to
 //!   `docs/benchmarks.md`.
 //! - `cargo xtask services`: start (or check) PostgreSQL and Redis for local test runs.
+//! - `cargo xtask fuzz --seconds N`: every cargo-fuzz target in `fuzz/` for N
+//!   seconds each (cargo-fuzz is installed when missing); `ci` runs a short pass.
 //!
 //! It depends on nothing but the standard library, so it builds in seconds.
 
@@ -33,13 +35,15 @@ fn main() -> ExitCode {
         Some("ci") => ci(),
         Some("bench") => bench(&args[1..]),
         Some("services") => services(),
+        Some("fuzz") => fuzz_command(&args[1..]),
         _ => {
             eprintln!(
                 "usage: cargo xtask <command>\n\n\
                  commands:\n  \
                  ci        fmt check, clippy -D warnings, all tests (real PostgreSQL and Redis), docs\n  \
                  bench     criterion benchmarks; summary written to docs/benchmarks.md\n  \
-                 services  start PostgreSQL and Redis for tests if they are not running"
+                 services  start PostgreSQL and Redis for tests if they are not running\n  \
+                 fuzz      run every cargo-fuzz target in fuzz/ (`--seconds N` each, default 60)"
             );
             Err("unknown or missing command".into())
         }
@@ -126,10 +130,17 @@ fn ci() -> Result {
          Tests needing PostgreSQL or Redis take their address from SIGRA_TEST_POSTGRES_URL / SIGRA_TEST_REDIS_URL \
          (`cargo xtask services` starts them).",
     )?;
+    fuzz(CI_FUZZ_SECONDS)?;
     step(
         "doc",
         "cargo",
-        &["doc", "--workspace", "--all-features", "--no-deps", "--locked"],
+        &[
+            "doc",
+            "--workspace",
+            "--all-features",
+            "--no-deps",
+            "--locked",
+        ],
         &[("RUSTDOCFLAGS", "-D warnings")],
         "fix the rustdoc warnings above (broken intra-doc links, missing docs, failing examples).",
     )?;
@@ -408,4 +419,106 @@ fn write_section(file: &Path, name: &str, body: &str) -> Result {
         _ => format!("{text}\n{block}\n"),
     };
     fs::write(file, updated).map_err(|e| format!("could not write {}: {e}", file.display()))
+}
+
+/// Seconds each fuzz target runs for in `cargo xtask ci`.
+const CI_FUZZ_SECONDS: u64 = 10;
+
+/// `cargo xtask fuzz [--seconds N]`.
+fn fuzz_command(args: &[String]) -> Result {
+    let seconds = match args {
+        [] => 60,
+        [flag, n] if flag == "--seconds" => n
+            .parse()
+            .map_err(|_| format!("--seconds wants a whole number of seconds, got `{n}`"))?,
+        _ => return Err("usage: cargo xtask fuzz [--seconds N]".into()),
+    };
+    fuzz(seconds)
+}
+
+/// Runs every target in `fuzz/fuzz_targets` for `seconds` with cargo-fuzz
+/// (libFuzzer; `RUSTC_BOOTSTRAP=1` on the stable toolchain), failing on the
+/// first crash. The committed seeds in `fuzz/corpus/<target>` are read but
+/// never written: new inputs go to `target/fuzz-corpus/<target>`.
+fn fuzz(seconds: u64) -> Result {
+    ensure_cargo_fuzz()?;
+    let root = workspace_root();
+    let fuzz_dir = root.join("fuzz");
+    let mut targets: Vec<String> = fs::read_dir(fuzz_dir.join("fuzz_targets"))
+        .map_err(|e| format!("cannot list fuzz/fuzz_targets: {e}"))?
+        .flatten()
+        .filter_map(|entry| {
+            let path = entry.path();
+            (path.extension()? == "rs").then(|| path.file_stem()?.to_str().map(str::to_owned))?
+        })
+        .collect();
+    targets.sort();
+    let bootstrap = [("RUSTC_BOOTSTRAP", "1")];
+    fuzz_step(
+        "fuzz build",
+        &["fuzz", "build"],
+        &bootstrap,
+        "fix the compile errors above (`cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz build`).",
+    )?;
+    let max_time = format!("-max_total_time={seconds}");
+    for target in &targets {
+        let work = root.join("target/fuzz-corpus").join(target);
+        let _ = fs::remove_dir_all(&work);
+        fs::create_dir_all(&work).map_err(|e| format!("cannot create {}: {e}", work.display()))?;
+        let work = work.display().to_string();
+        let seeds = format!("corpus/{target}");
+        fuzz_step(
+            &format!("fuzz {target}"),
+            &["fuzz", "run", target, &work, &seeds, "--", &max_time],
+            &bootstrap,
+            &format!(
+                "the fuzzer found an input that crashes `{target}`: it is saved under fuzz/artifacts/{target}/. \
+                 Reproduce with `cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run {target} <that file>`, fix the bug, \
+                 and add the file to fuzz/corpus/{target}/ so it stays fixed."
+            ),
+        )?;
+    }
+    Ok(())
+}
+
+/// [`step`], run in `fuzz/`.
+fn fuzz_step(name: &str, args: &[&str], envs: &[(&str, &str)], fix: &str) -> Result {
+    eprintln!("\n==> {name}: cargo {}", args.join(" "));
+    let started = Instant::now();
+    let status = Command::new("cargo")
+        .args(args)
+        .envs(envs.iter().copied())
+        .current_dir(workspace_root().join("fuzz"))
+        .status()
+        .map_err(|e| format!("{name}: could not run `cargo`: {e}"))?;
+    eprintln!(
+        "<== {name}: {} in {:.1?}",
+        if status.success() { "ok" } else { "FAILED" },
+        started.elapsed()
+    );
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("step `{name}` failed.\nHow to fix: {fix}"))
+    }
+}
+
+/// Installs cargo-fuzz with `cargo install --locked` when `cargo fuzz` is missing.
+fn ensure_cargo_fuzz() -> Result {
+    let present = Command::new("cargo")
+        .args(["fuzz", "--version"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if present {
+        return Ok(());
+    }
+    step(
+        "install cargo-fuzz",
+        "cargo",
+        &["install", "cargo-fuzz", "--locked"],
+        &[],
+        "install it by hand with `cargo install cargo-fuzz --locked` (needs crates.io).",
+    )
 }
