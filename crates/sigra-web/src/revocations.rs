@@ -67,10 +67,32 @@ pub(crate) fn spawn(auth: &Auth) -> Option<FollowerTasks> {
             .spawn(follow(follower, store.clone(), poll))
             .abort_handle(),
     ];
+    tasks.push(runtime.spawn(prune(auth.clone())).abort_handle());
     if auth.config().revocation_listen {
         tasks.push(runtime.spawn(listen(cache, store)).abort_handle());
     }
     Some(FollowerTasks { tasks })
+}
+
+/// How often a node prunes the revocation log, and how much history it keeps.
+/// Followers only read rows newer than their last poll, so a day is far more
+/// than any live node needs; a node that was away longer sees a gap and
+/// flushes its cache, which is safe.
+const PRUNE_EVERY: Duration = Duration::from_secs(600);
+const KEEP_REVOCATIONS: chrono::TimeDelta = chrono::TimeDelta::days(1);
+
+/// Deletes revocation-log rows older than a day, every ten minutes. Every
+/// node may do it: the delete is idempotent and always keeps the newest row.
+async fn prune(auth: Auth) {
+    let mut ticker = tokio::time::interval(PRUNE_EVERY);
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        match auth.store().prune_revocations(auth.now() - KEEP_REVOCATIONS).await {
+            Ok(deleted) => tracing::debug!(name: "sigra.session_cache.prune", deleted),
+            Err(e) => tracing::warn!(name: "sigra.session_cache.prune", error = %e, "pruning the revocation log failed"),
+        }
+    }
 }
 
 async fn follow(mut follower: RevocationFollower, store: Arc<dyn Store>, poll: Duration) {
