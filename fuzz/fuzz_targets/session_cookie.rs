@@ -11,11 +11,16 @@ use sigra_core::keys::{KeyRing, SecretKeyBase};
 use sigra_web::fuzz::{decode_request_cookies, session_signer};
 
 fn ring() -> KeyRing {
-    KeyRing::new(SecretKeyBase::new(vec![7; 64]).expect("a 64-byte key"), None)
+    KeyRing::new(
+        SecretKeyBase::new(vec![7; 64]).expect("a 64-byte key"),
+        None,
+    )
 }
 
 fn now() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 0).single().expect("a valid date")
+    Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 0)
+        .single()
+        .expect("a valid date")
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -32,7 +37,10 @@ fuzz_target!(|data: &[u8]| {
             }
         }
         let decoded = decode_request_cookies(&ring, &headers, now());
-        assert!(!decoded.session && !decoded.remember, "an unsigned cookie decoded");
+        assert!(
+            !decoded.session && !decoded.remember,
+            "an unsigned cookie decoded"
+        );
         return;
     }
     // The rest is the JSON inside a genuinely signed session cookie.

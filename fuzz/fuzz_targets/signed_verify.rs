@@ -16,7 +16,9 @@ fn ring() -> KeyRing {
 }
 
 fn now() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 0).single().expect("a valid date")
+    Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 0)
+        .single()
+        .expect("a valid date")
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -39,7 +41,9 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let signed = signer.sign(payload, now(), Duration::from_secs(3600));
-    let verified = signer.verify(&signed, now()).expect("a fresh value verifies");
+    let verified = signer
+        .verify(&signed, now())
+        .expect("a fresh value verifies");
     assert_eq!(verified.data, payload);
     assert!(!verified.signed_with_old_key);
     let mut bytes = signed.into_bytes();

@@ -14,11 +14,16 @@ use sigra_core::trust;
 const TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 
 fn ring() -> KeyRing {
-    KeyRing::new(SecretKeyBase::new(vec![7; 64]).expect("a 64-byte key"), None)
+    KeyRing::new(
+        SecretKeyBase::new(vec![7; 64]).expect("a 64-byte key"),
+        None,
+    )
 }
 
 fn now() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 0).single().expect("a valid date")
+    Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 0)
+        .single()
+        .expect("a valid date")
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -38,7 +43,10 @@ fuzz_target!(|data: &[u8]| {
     };
     let epoch = i64::from(epoch.first().copied().unwrap_or(0));
     let cookie = trust::sign(&ring, user, epoch, TTL, now());
-    assert_eq!(trust::verify(&ring, &cookie, user, epoch, TTL, now()), Ok(user));
+    assert_eq!(
+        trust::verify(&ring, &cookie, user, epoch, TTL, now()),
+        Ok(user)
+    );
     assert!(trust::verify(&ring, &cookie, user, epoch + 1, TTL, now()).is_err());
     assert!(trust::verify(&ring, &cookie, UserId::new(now()), epoch, TTL, now()).is_err());
     let mut bytes = cookie.into_bytes();

@@ -8,6 +8,7 @@
 //! - `telemetry`: a whole flow at TRACE level leaks no secret and emits the documented events.
 //! - `rate_limiter`: the rate-limit port's guarantees, the same tests on the in-memory and
 //!   the Redis backend, and Redis outages (a Redis the test stops and starts again).
+//! - `chaos`: a private PostgreSQL killed and restarted under load (`cargo xtask chaos`).
 //! - `browser`: the demo app in headless Chromium over WebDriver (register, remember me,
 //!   log out everywhere); needs Debian's `chromium` and `chromium-driver`, which
 //!   `cargo xtask ci` installs.
@@ -17,6 +18,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod browser;
+mod chaos;
 mod conformance;
 mod http;
 mod jobs;

@@ -29,6 +29,8 @@ use std::time::{Duration, Instant};
 
 use crate::{POSTGRES_URL, Result, step, wait_for, workspace_root};
 
+pub(crate) mod peers;
+
 /// Load shape: the same for every run.
 const CONNECTIONS: &str = "64";
 const THREADS: &str = "2";

@@ -3,11 +3,14 @@
 //! - `cargo xtask ci`: everything CI checks, in order: formatting, clippy,
 //!   tests (with PostgreSQL and Redis started when they are not running, and
 //!   Debian's Chromium and ChromeDriver installed when missing), docs.
-//! - `cargo xtask bench`: the criterion benchmarks, with a summary written to
-//!   `docs/benchmarks.md`.
+//! - `cargo xtask bench`: the criterion benchmarks, the HTTP load tests, Sigra
+//!   against its peers (`bench/peers/`), the login flood and the enumeration
+//!   timing, with a summary and a chart written to `docs/benchmarks.md`.
 //! - `cargo xtask services`: start (or check) PostgreSQL and Redis for local test runs.
 //! - `cargo xtask fuzz --seconds N`: every cargo-fuzz target in `fuzz/` for N
 //!   seconds each (cargo-fuzz is installed when missing); `ci` runs a short pass.
+//! - `cargo xtask chaos`: the reliability tests (`sigra-tests`' `chaos` module),
+//!   which break their own private PostgreSQL on purpose; `ci` runs them too.
 //!
 //! It depends on nothing but the standard library, so it builds in seconds.
 
@@ -36,6 +39,7 @@ fn main() -> ExitCode {
         Some("bench") => bench(&args[1..]),
         Some("services") => services(),
         Some("fuzz") => fuzz_command(&args[1..]),
+        Some("chaos") => chaos(),
         _ => {
             eprintln!(
                 "usage: cargo xtask <command>\n\n\
@@ -43,7 +47,8 @@ fn main() -> ExitCode {
                  ci        fmt check, clippy -D warnings, all tests (real PostgreSQL and Redis), docs\n  \
                  bench     criterion benchmarks; summary written to docs/benchmarks.md\n  \
                  services  start PostgreSQL and Redis for tests if they are not running\n  \
-                 fuzz      run every cargo-fuzz target in fuzz/ (`--seconds N` each, default 60)"
+                 fuzz      run every cargo-fuzz target in fuzz/ (`--seconds N` each, default 60)\n  \
+                 chaos     the reliability suite: a private PostgreSQL killed under load"
             );
             Err("unknown or missing command".into())
         }
@@ -130,6 +135,7 @@ fn ci() -> Result {
          Tests needing PostgreSQL or Redis take their address from SIGRA_TEST_POSTGRES_URL / SIGRA_TEST_REDIS_URL \
          (`cargo xtask services` starts them).",
     )?;
+    chaos()?;
     fuzz(CI_FUZZ_SECONDS)?;
     step(
         "doc",
@@ -287,12 +293,15 @@ fn ensure_service(name: &str, addr: &str, program: &str, args: &[&str], how: &st
 /// Runs the benchmarks and writes their tables to docs/benchmarks.md.
 ///
 /// `cargo xtask bench` runs everything; `cargo xtask bench http` only the
-/// HTTP load test; `cargo xtask bench cargo [criterion args]` only the
-/// `cargo bench` targets.
+/// HTTP load test; `cargo xtask bench peers` only Sigra against its peers,
+/// the login flood and the enumeration timing; `cargo xtask bench cargo
+/// [criterion args]` only the `cargo bench` targets.
 fn bench(extra: &[String]) -> Result {
+    let run_peers = !matches!(extra.first().map(String::as_str), Some("http" | "cargo"));
     let (run_cargo, run_http, extra) = match extra.first().map(String::as_str) {
         Some("http") => (false, true, &extra[1..]),
         Some("cargo") => (true, false, &extra[1..]),
+        Some("peers") => (false, false, &extra[1..]),
         _ => (true, true, extra),
     };
     let mut args = vec!["bench", "--workspace", "--locked"];
@@ -316,6 +325,9 @@ fn bench(extra: &[String]) -> Result {
     }
     if run_http {
         http_bench::run()?;
+    }
+    if run_peers {
+        http_bench::peers::run()?;
     }
     let root = workspace_root();
     let doc = root.join("docs/benchmarks.md");
@@ -419,6 +431,28 @@ fn write_section(file: &Path, name: &str, body: &str) -> Result {
         _ => format!("{text}\n{block}\n"),
     };
     fs::write(file, updated).map_err(|e| format!("could not write {}: {e}", file.display()))
+}
+
+/// The reliability suite: `cargo test -p sigra-tests chaos::`. Each test
+/// starts (and kills) a PostgreSQL of its own from Debian's binaries.
+fn chaos() -> Result {
+    step(
+        "chaos",
+        "cargo",
+        &[
+            "test",
+            "-p",
+            "sigra-tests",
+            "--all-features",
+            "--locked",
+            "--test",
+            "suite",
+            "chaos::",
+        ],
+        &[],
+        "read the failing test's output above. The chaos tests run PostgreSQL's own initdb and pg_ctl \
+         from /usr/lib/postgresql/*/bin (Debian's `postgresql` package), as the `postgres` user when run as root.",
+    )
 }
 
 /// Seconds each fuzz target runs for in `cargo xtask ci`.

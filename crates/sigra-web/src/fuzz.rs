@@ -37,8 +37,8 @@ pub fn decode_request_cookies(
 ) -> DecodedCookies {
     let session = cookies::read_cookie(headers, sigra_core::cookie::SESSION_COOKIE)
         .and_then(|value| SessionCookie::decode(&session_signer(ring), value, now));
-    let remember = cookies::read_cookie(headers, sigra_core::cookie::REMEMBER_ME_COOKIE)
-        .and_then(|value| {
+    let remember =
+        cookies::read_cookie(headers, sigra_core::cookie::REMEMBER_ME_COOKIE).and_then(|value| {
             cookies::decode_remember(&MessageSigner::new(ring, REMEMBER_PURPOSE), value, now)
         });
     DecodedCookies {
