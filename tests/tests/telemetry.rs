@@ -58,9 +58,14 @@ impl<S: Subscriber> Layer<S> for Capture {
 
 /// The raw session token inside a `_sigra_session` cookie value.
 fn session_token(cookie: &str) -> String {
-    let payload = URL_SAFE_NO_PAD.decode(cookie.split('.').next().unwrap()).unwrap();
+    let payload = URL_SAFE_NO_PAD
+        .decode(cookie.split('.').next().unwrap())
+        .unwrap();
     let json: serde_json::Value = serde_json::from_slice(&payload[17..]).unwrap();
-    json["t"].as_str().expect("a signed-in cookie holds a token").to_owned()
+    json["t"]
+        .as_str()
+        .expect("a signed-in cookie holds a token")
+        .to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -80,20 +85,27 @@ async fn a_full_flow_at_trace_level_logs_no_secret_and_emits_the_documented_even
     let mut secrets: Vec<String> = vec![password.into(), new_password.into(), email.into()];
 
     let mut client = server.client();
-    assert_eq!(client.register(email, password).await.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        client.register(email, password).await.status,
+        StatusCode::SEE_OTHER
+    );
     let session_cookie = client.cookie("_sigra_session").unwrap().to_owned();
     secrets.push(session_token(&session_cookie));
     secrets.push(session_cookie);
 
     // MFA enrolment: the secret and the backup codes.
     client.get("/users/settings").await;
-    let page = client.post_with_csrf("/users/settings/mfa/enroll", &[]).await;
+    let page = client
+        .post_with_csrf("/users/settings/mfa/enroll", &[])
+        .await;
     assert_eq!(page.status, StatusCode::OK);
     let secret_text = page.text_of("totp-secret").unwrap();
     let secret = TotpSecret::from_base32(&secret_text).unwrap();
     secrets.push(secret_text);
     let code = totp_code_at(&secret, server.clock().now());
-    let confirmed = client.post_with_csrf("/users/settings/mfa/confirm", &[("code", &code)]).await;
+    let confirmed = client
+        .post_with_csrf("/users/settings/mfa/confirm", &[("code", &code)])
+        .await;
     assert_eq!(confirmed.status, StatusCode::OK);
     let codes: Vec<String> = confirmed
         .body
@@ -113,7 +125,9 @@ async fn a_full_flow_at_trace_level_logs_no_secret_and_emits_the_documented_even
     let code = totp_code_at(&secret, server.clock().now());
     secrets.push(code.clone());
     client.get("/users/mfa").await;
-    let done = client.post_with_csrf("/users/mfa", &[("code", &code)]).await;
+    let done = client
+        .post_with_csrf("/users/mfa", &[("code", &code)])
+        .await;
     assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
     secrets.push(session_token(client.cookie("_sigra_session").unwrap()));
     secrets.push(client.cookie("_sigra_remember_me").unwrap().to_owned());
@@ -122,25 +136,46 @@ async fn a_full_flow_at_trace_level_logs_no_secret_and_emits_the_documented_even
     let mut other = server.client();
     other.log_in(email, password, false).await;
     other.get("/users/mfa").await;
-    let backup = other.post_with_csrf("/users/mfa", &[("code", &codes[0])]).await;
+    let backup = other
+        .post_with_csrf("/users/mfa", &[("code", &codes[0])])
+        .await;
     assert_eq!(backup.status, StatusCode::SEE_OTHER, "{}", backup.body);
 
     // Password reset by email.
     let mut anonymous = server.client();
     anonymous.get("/users/reset-password").await;
-    anonymous.post_with_csrf("/users/reset-password", &[("email", email)]).await;
-    let message = server.mailbox().messages().into_iter().rev().find(|m| m.text.contains("/users/reset-password/")).unwrap();
-    let link = message.text.split_whitespace().find(|w| w.contains("/users/reset-password/")).unwrap().to_owned();
+    anonymous
+        .post_with_csrf("/users/reset-password", &[("email", email)])
+        .await;
+    let message = server
+        .mailbox()
+        .messages()
+        .into_iter()
+        .rev()
+        .find(|m| m.text.contains("/users/reset-password/"))
+        .unwrap();
+    let link = message
+        .text
+        .split_whitespace()
+        .find(|w| w.contains("/users/reset-password/"))
+        .unwrap()
+        .to_owned();
     let token = link.rsplit('/').next().unwrap().to_owned();
     secrets.push(token);
     let path = link.splitn(4, '/').nth(3).map(|p| format!("/{p}")).unwrap();
     anonymous.get(&path).await;
-    let reset = anonymous.post_with_csrf(&path, &[("password", new_password)]).await;
+    let reset = anonymous
+        .post_with_csrf(&path, &[("password", new_password)])
+        .await;
     assert_eq!(reset.status, StatusCode::SEE_OTHER, "{}", reset.body);
 
     drop(server);
     let lines = capture.0.lock().unwrap().clone();
-    assert!(lines.len() > 50, "the subscriber saw the flow ({} lines)", lines.len());
+    assert!(
+        lines.len() > 50,
+        "the subscriber saw the flow ({} lines)",
+        lines.len()
+    );
     let all = lines.join("\n");
     if std::env::var_os("SIGRA_DUMP_TELEMETRY").is_some() {
         eprintln!("{all}");
@@ -159,7 +194,10 @@ async fn a_full_flow_at_trace_level_logs_no_secret_and_emits_the_documented_even
         "sigra.auth.logout",
         "sigra.auth.reset_password",
     ] {
-        assert!(all.contains(&format!(" {name}")), "no `{name}` event was emitted");
+        assert!(
+            all.contains(&format!(" {name}")),
+            "no `{name}` event was emitted"
+        );
     }
     assert!(all.contains("outcome"), "events carry an outcome");
 }

@@ -182,7 +182,9 @@ pub(crate) fn serve(args: &[String]) -> Result<(), String> {
                 "Session cache on (SIGRA_SESSION_CACHE): following revocations every {}",
                 sigra_core::config::format_duration(sigra.auth().config().revocation_poll)
             ),
-            None => println!("Session cache off (SIGRA_SESSION_CACHE=off): every request reads the database"),
+            None => println!(
+                "Session cache off (SIGRA_SESSION_CACHE=off): every request reads the database"
+            ),
         }
         if matches!(mail, Mail::Dev(_)) {
             println!("Mail is not sent in dev: read it at {url}dev/mailbox.json");

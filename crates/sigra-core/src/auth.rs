@@ -1404,9 +1404,14 @@ mod tests {
         use metrics_util::debugging::{DebugValue, DebuggingRecorder};
         let user = user_with_password("right password");
         let mut db = MockDb::new();
-        db.expect_user_by_email().returning(move |_| Ok(Some(user.clone())));
-        db.expect_record_login_failure()
-            .returning(|_, _, _, _| Ok(FailureCount { failed_login_count: 1, locked_until: None }));
+        db.expect_user_by_email()
+            .returning(move |_| Ok(Some(user.clone())));
+        db.expect_record_login_failure().returning(|_, _, _, _| {
+            Ok(FailureCount {
+                failed_login_count: 1,
+                locked_until: None,
+            })
+        });
         db.expect_record_audit().returning(|_| Ok(()));
         let (auth, _) = service(db);
         let recorder = DebuggingRecorder::new();
@@ -1414,9 +1419,15 @@ mod tests {
         metrics::with_local_recorder(&recorder, || {
             futures_executor::block_on(async {
                 let meta = SessionMeta::default();
-                let _ = auth.authenticate("alice@example.com", &pw("right password"), &meta).await;
-                let _ = auth.authenticate("alice@example.com", &pw("wrong password"), &meta).await;
-                let _ = auth.authenticate("alice@example.com", &pw("wrong password"), &meta).await;
+                let _ = auth
+                    .authenticate("alice@example.com", &pw("right password"), &meta)
+                    .await;
+                let _ = auth
+                    .authenticate("alice@example.com", &pw("wrong password"), &meta)
+                    .await;
+                let _ = auth
+                    .authenticate("alice@example.com", &pw("wrong password"), &meta)
+                    .await;
             });
         });
         let mut logins = std::collections::BTreeMap::new();
@@ -1428,10 +1439,17 @@ mod tests {
             }
             match (key.name(), value) {
                 ("sigra_logins_total", DebugValue::Counter(n)) => {
-                    let outcome = key.labels().find(|l| l.key() == "outcome").unwrap().value().to_owned();
+                    let outcome = key
+                        .labels()
+                        .find(|l| l.key() == "outcome")
+                        .unwrap()
+                        .value()
+                        .to_owned();
                     logins.insert(outcome, n);
                 }
-                ("sigra_login_duration_seconds", DebugValue::Histogram(samples)) => histogram_samples += samples.len(),
+                ("sigra_login_duration_seconds", DebugValue::Histogram(samples)) => {
+                    histogram_samples += samples.len()
+                }
                 _ => {}
             }
         }

@@ -3129,7 +3129,10 @@ mod guide_tests {
     fn configuration_guide_lists_every_variable() {
         let guide = include_str!("../../../docs/guides/configuration.md");
         for (name, _) in super::ENV_VARS {
-            assert!(guide.contains(&format!("`{name}`")), "docs/guides/configuration.md does not list {name}");
+            assert!(
+                guide.contains(&format!("`{name}`")),
+                "docs/guides/configuration.md does not list {name}"
+            );
         }
     }
 }

@@ -86,6 +86,9 @@ impl PostgresStore {
         } else {
             Vec::new()
         };
-        Ok(MIGRATOR.iter().filter(|m| !applied.contains(&m.version)).count())
+        Ok(MIGRATOR
+            .iter()
+            .filter(|m| !applied.contains(&m.version))
+            .count())
     }
 }

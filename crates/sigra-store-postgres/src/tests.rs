@@ -134,7 +134,10 @@ async fn migrating_twice_is_idempotent() {
         .fetch_one(db.store.pool())
         .await
         .unwrap();
-    assert_eq!(applied, i64::try_from(crate::MIGRATOR.iter().count()).unwrap());
+    assert_eq!(
+        applied,
+        i64::try_from(crate::MIGRATOR.iter().count()).unwrap()
+    );
     assert_eq!(db.store.pending_migrations().await.unwrap(), 0);
 }
 

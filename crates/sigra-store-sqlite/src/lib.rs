@@ -161,7 +161,10 @@ impl SqliteStore {
         } else {
             Vec::new()
         };
-        Ok(MIGRATOR.iter().filter(|m| !applied.contains(&m.version)).count())
+        Ok(MIGRATOR
+            .iter()
+            .filter(|m| !applied.contains(&m.version))
+            .count())
     }
 }
 

@@ -88,9 +88,15 @@ async fn prune(auth: Auth) {
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
-        match auth.store().prune_revocations(auth.now() - KEEP_REVOCATIONS).await {
+        match auth
+            .store()
+            .prune_revocations(auth.now() - KEEP_REVOCATIONS)
+            .await
+        {
             Ok(deleted) => tracing::debug!(name: "sigra.session_cache.prune", deleted),
-            Err(e) => tracing::warn!(name: "sigra.session_cache.prune", error = %e, "pruning the revocation log failed"),
+            Err(e) => {
+                tracing::warn!(name: "sigra.session_cache.prune", error = %e, "pruning the revocation log failed")
+            }
         }
     }
 }

@@ -12,8 +12,10 @@
 //!   a session. Every request loads the session row and the user row, as
 //!   axum-login does.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng};
 use argon2::Argon2;
+use argon2::password_hash::{
+    PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng,
+};
 use axum::{
     Form, Router,
     http::StatusCode,
@@ -21,7 +23,7 @@ use axum::{
     routing::{get, post},
 };
 use axum_login::tower_sessions::{SessionManagerLayer, SessionStore};
-use axum_login::{AuthManagerLayerBuilder, AuthUser, AuthnBackend, AuthSession, UserId};
+use axum_login::{AuthManagerLayerBuilder, AuthSession, AuthUser, AuthnBackend, UserId};
 use serde::Deserialize;
 use sqlx::{PgPool, SqlitePool};
 use tower_sessions_sqlx_store::{PostgresStore, SqliteStore};
@@ -41,7 +43,10 @@ struct User {
 
 impl std::fmt::Debug for User {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("User").field("id", &self.id).field("email", &self.email).finish()
+        f.debug_struct("User")
+            .field("id", &self.id)
+            .field("email", &self.email)
+            .finish()
     }
 }
 
@@ -102,28 +107,40 @@ impl Backend {
             }
         }
         .map_err(err)?;
-        Ok(row.map(|(id, email, password_hash)| User { id, email, password_hash }))
+        Ok(row.map(|(id, email, password_hash)| User {
+            id,
+            email,
+            password_hash,
+        }))
     }
 
     async fn insert(&self, email: &str, password_hash: &str) -> Result<User, BackendError> {
         let (id,): (i64,) = match &self.db {
             Db::Sqlite(pool) => {
-                sqlx::query_as("INSERT INTO users (email, password_hash) VALUES (?1, ?2) RETURNING id")
-                    .bind(email)
-                    .bind(password_hash)
-                    .fetch_one(pool)
-                    .await
+                sqlx::query_as(
+                    "INSERT INTO users (email, password_hash) VALUES (?1, ?2) RETURNING id",
+                )
+                .bind(email)
+                .bind(password_hash)
+                .fetch_one(pool)
+                .await
             }
             Db::Postgres(pool) => {
-                sqlx::query_as("INSERT INTO users (email, password_hash) VALUES ($1, $2) RETURNING id")
-                    .bind(email)
-                    .bind(password_hash)
-                    .fetch_one(pool)
-                    .await
+                sqlx::query_as(
+                    "INSERT INTO users (email, password_hash) VALUES ($1, $2) RETURNING id",
+                )
+                .bind(email)
+                .bind(password_hash)
+                .fetch_one(pool)
+                .await
             }
         }
         .map_err(err)?;
-        Ok(User { id, email: email.to_owned(), password_hash: password_hash.to_owned() })
+        Ok(User {
+            id,
+            email: email.to_owned(),
+            password_hash: password_hash.to_owned(),
+        })
     }
 }
 
@@ -146,7 +163,9 @@ impl AuthnBackend for Backend {
             };
             let parsed = PasswordHash::new(&stored).map_err(err)?;
             Ok::<bool, BackendError>(
-                Argon2::default().verify_password(creds.password.as_bytes(), &parsed).is_ok(),
+                Argon2::default()
+                    .verify_password(creds.password.as_bytes(), &parsed)
+                    .is_ok(),
             )
         })
         .await
@@ -170,7 +189,11 @@ impl AuthnBackend for Backend {
             }
         }
         .map_err(err)?;
-        Ok(row.map(|(id, email, password_hash)| User { id, email, password_hash }))
+        Ok(row.map(|(id, email, password_hash)| User {
+            id,
+            email,
+            password_hash,
+        }))
     }
 }
 
@@ -185,7 +208,10 @@ fn hash_password(password: &str) -> Result<String, BackendError> {
 type Auth = AuthSession<Backend>;
 
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 async fn dashboard(auth: Auth) -> Response {
@@ -238,13 +264,19 @@ fn app<S: SessionStore + Clone>(backend: Backend, store: S) -> Router {
 }
 
 fn arg(args: &[String], name: &str) -> Option<String> {
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned()
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .cloned()
 }
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
-    let port: u16 = arg(&args, "--port").map(|p| p.parse()).transpose()?.unwrap_or(4000);
+    let port: u16 = arg(&args, "--port")
+        .map(|p| p.parse())
+        .transpose()?
+        .unwrap_or(4000);
     let url = arg(&args, "--database-url").ok_or("--database-url is required")?;
     let app = if url.starts_with("sqlite:") {
         let options: sqlx::sqlite::SqliteConnectOptions = url.parse()?;
@@ -264,9 +296,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await?;
         let store = SqliteStore::new(pool.clone());
         store.migrate().await?;
-        app(Backend { db: Db::Sqlite(pool) }, store)
+        app(
+            Backend {
+                db: Db::Sqlite(pool),
+            },
+            store,
+        )
     } else {
-        let pool = sqlx::postgres::PgPoolOptions::new().max_connections(16).connect(&url).await?;
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(16)
+            .connect(&url)
+            .await?;
         sqlx::query(
             "CREATE TABLE IF NOT EXISTS users (id BIGSERIAL PRIMARY KEY, email TEXT NOT NULL UNIQUE, password_hash TEXT NOT NULL)",
         )
@@ -274,7 +314,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await?;
         let store = PostgresStore::new(pool.clone());
         store.migrate().await?;
-        app(Backend { db: Db::Postgres(pool) }, store)
+        app(
+            Backend {
+                db: Db::Postgres(pool),
+            },
+            store,
+        )
     };
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     axum::serve(listener, app).await?;
