@@ -1,7 +1,9 @@
 //! The demo app in a real browser: headless Chromium, driven over WebDriver
 //! (`chromedriver` + `fantoccini`), through register, log out, log in with
 //! "remember me", the dashboard, the remember-me cookie standing in for a lost
-//! session cookie, and log out everywhere.
+//! session cookie, log out everywhere, then MFA: enrolment from the secret on
+//! the page, a log-in completed with a backup code and "trust this browser",
+//! and a later log-in that the trusted browser lets skip the second factor.
 //!
 //! Chromium and ChromeDriver are never optional: when either is missing the
 //! test fails and says how to install them (`cargo xtask ci` does it). Their
@@ -23,7 +25,9 @@ use fantoccini::wd::Capabilities;
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use sigra_core::auth::Auth;
+use sigra_core::clock::{Clock, SystemClock};
 use sigra_core::config::{Config, Environment};
+use sigra_core::mfa::{TotpSecret, totp_code_at};
 use sigra_core::password::Argon2Hasher;
 use sigra_tests::{Backend, TestStore, fresh_store};
 use sigra_web::Sigra;
@@ -35,6 +39,7 @@ const DEFAULT_CHROMIUM: &str = "/usr/bin/chromium";
 
 const SESSION_COOKIE: &str = "_sigra_session";
 const REMEMBER_COOKIE: &str = "_sigra_remember_me";
+const TRUST_COOKIE: &str = "_sigra_mfa_trust";
 
 /// How long any one wait for the browser may take.
 const WAIT: Duration = Duration::from_secs(10);
@@ -56,7 +61,7 @@ const CHROMIUM_ARGS: [&str; 9] = [
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn register_log_in_remember_me_and_log_out_everywhere_in_chromium() {
+async fn register_remember_me_log_out_everywhere_and_trusted_mfa_in_chromium() {
     let started = Instant::now();
     let chromedriver_path = tool_path(CHROMEDRIVER_VAR, DEFAULT_CHROMEDRIVER, "chromedriver");
     let chromium_path = tool_path(CHROMIUM_VAR, DEFAULT_CHROMIUM, "chromium");
@@ -213,6 +218,82 @@ async fn journey(client: Client, base: String, artifacts: PathBuf) {
     assert!(
         b.try_find("current-user").await.is_none(),
         "still signed out"
+    );
+
+    // MFA: enrol with the secret shown on the page, keep a backup code.
+    b.goto("/users/log-in").await;
+    b.find("email").await.send_keys(email).await.unwrap();
+    b.find("password").await.send_keys(password).await.unwrap();
+    b.find("log-in").await.click().await.unwrap();
+    b.wait_for_id("current-user").await;
+    b.goto("/users/settings").await;
+    b.wait_for_id("enroll-mfa").await.click().await.unwrap();
+    let secret_text = b.wait_for_id("totp-secret").await.text().await.unwrap();
+    let secret = TotpSecret::from_base32(&secret_text).expect("the page shows a base32 secret");
+    assert!(
+        b.try_find("totp-qr").await.is_some(),
+        "the enrolment page shows a QR code"
+    );
+    let code = totp_code_at(&secret, SystemClock.now());
+    b.find("code").await.send_keys(&code).await.unwrap();
+    b.find("confirm-mfa").await.click().await.unwrap();
+    let first_code = b.wait_for_css("li.backup-code").await.text().await.unwrap();
+    assert_eq!(
+        first_code.len(),
+        9,
+        "backup codes look like XXXX-XXXX: {first_code}"
+    );
+
+    // Log out; logging in now asks for the second factor. A backup code with
+    // "trust this browser" completes it.
+    b.goto("/").await;
+    b.wait_for_id("log-out").await.click().await.unwrap();
+    b.wait_for_css(r#"header a[href="/users/log-in"]"#).await;
+    b.goto("/users/log-in").await;
+    b.find("email").await.send_keys(email).await.unwrap();
+    b.find("password").await.send_keys(password).await.unwrap();
+    b.find("log-in").await.click().await.unwrap();
+    b.wait_for_id("verify-code").await;
+    assert_eq!(
+        b.path().await,
+        "/users/mfa",
+        "a user with MFA is asked for a code"
+    );
+    assert!(
+        b.try_find("current-user").await.is_none(),
+        "not signed in before the code"
+    );
+    b.find("code").await.send_keys(&first_code).await.unwrap();
+    b.find("trust_browser").await.click().await.unwrap();
+    b.find("verify-code").await.click().await.unwrap();
+    assert_eq!(
+        b.wait_for_id("current-user").await.text().await.unwrap(),
+        email
+    );
+    let trust = b
+        .cookie(TRUST_COOKIE)
+        .await
+        .expect("trusting the browser sets _sigra_mfa_trust");
+    assert_eq!(
+        trust.http_only(),
+        Some(true),
+        "the trust cookie is HttpOnly"
+    );
+
+    // Log out and in again: the trusted browser skips the second factor.
+    b.goto("/").await;
+    b.wait_for_id("log-out").await.click().await.unwrap();
+    b.wait_for_css(r#"header a[href="/users/log-in"]"#).await;
+    b.goto("/users/log-in").await;
+    b.find("email").await.send_keys(email).await.unwrap();
+    b.find("password").await.send_keys(password).await.unwrap();
+    b.find("log-in").await.click().await.unwrap();
+    let current = b.wait_for_id("current-user").await;
+    assert_eq!(current.text().await.unwrap(), email);
+    assert_ne!(
+        b.path().await,
+        "/users/mfa",
+        "a trusted browser is not asked for a code"
     );
 }
 
