@@ -11,7 +11,7 @@
 //! counter. [`SessionCache::evict_user`] raises the counter and stores the
 //! new value in the user's bucket: every entry of that bucket becomes stale
 //! at once, because an entry is valid only while its bucket still holds the
-//! generation it was stored with. A read captures a [`Ticket`] (the counter)
+//! generation it was stored with. A read captures a `Ticket` (the counter)
 //! *before* it asks the database; if the user's bucket moved past the ticket
 //! by the time the answer arrives, a revocation raced the read and the answer
 //! is not cached. Another user in the same bucket only costs a database read.
