@@ -181,19 +181,29 @@ fn parse_latency_ms(text: &str) -> Option<f64> {
     number.parse::<f64>().ok().map(|n| n * factor)
 }
 
-fn wrk(url: &str, cookie: Option<&str>) -> Result<Load> {
+/// The HTTP benchmark's run: the standard load shape, with the signed-in
+/// session cookie when given.
+fn wrk(url: &str, session_cookie: Option<&str>) -> Result<Load> {
+    let cookie = session_cookie.map(|c| format!("_sigra_session={c}"));
+    wrk_with(url, cookie.as_deref(), CONNECTIONS, DURATION)
+}
+
+/// One `wrk` run with `connections` for `duration` (e.g. `10s`), sending
+/// `cookie` (a whole `Cookie` header value) when given: requests/s and p99.
+/// Any non-2xx/3xx answer fails the run.
+fn wrk_with(url: &str, cookie: Option<&str>, connections: &str, duration: &str) -> Result<Load> {
     let mut args = vec![
         "-t",
         THREADS,
         "-c",
-        CONNECTIONS,
+        connections,
         "-d",
-        DURATION,
+        duration,
         "--latency",
     ];
     let header;
     if let Some(cookie) = cookie {
-        header = format!("Cookie: _sigra_session={cookie}");
+        header = format!("Cookie: {cookie}");
         args.push("-H");
         args.push(&header);
     }

@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use super::{
     EMAIL, Jar, Load, PASSWORD, Server, THREADS, csrf_of, form_encode, free_port, log_in, need,
-    parse_latency_ms, pause, postgres_database, request, signed_in_cookie, start,
+    pause, postgres_database, request, signed_in_cookie, start,
 };
 use crate::{POSTGRES_URL, Result, step, wait_for, workspace_root};
 
@@ -56,44 +56,9 @@ fn env_number(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-/// One `wrk` run: requests/s and p99.
+/// One `wrk` run: requests/s and p99 (the HTTP benchmark's runner).
 fn wrk(url: &str, cookie: Option<&str>, connections: &str, seconds: u64) -> Result<Load> {
-    let duration = format!("{seconds}s");
-    let mut args = vec![
-        "-t",
-        THREADS,
-        "-c",
-        connections,
-        "-d",
-        &duration,
-        "--latency",
-    ];
-    let header;
-    if let Some(cookie) = cookie {
-        header = format!("Cookie: {cookie}");
-        args.push("-H");
-        args.push(&header);
-    }
-    args.push(url);
-    let out = Command::new("wrk")
-        .args(&args)
-        .output()
-        .map_err(|e| format!("wrk: {e}"))?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    if text.contains("Non-2xx or 3xx responses") {
-        return Err(format!("wrk saw error responses from {url}:\n{text}"));
-    }
-    let rps = text
-        .lines()
-        .find_map(|l| l.strip_prefix("Requests/sec:"))
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .ok_or_else(|| format!("cannot read Requests/sec from wrk:\n{text}"))?;
-    let p99_ms = text
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("99%"))
-        .and_then(parse_latency_ms)
-        .ok_or_else(|| format!("cannot read the 99% latency from wrk:\n{text}"))?;
-    Ok(Load { rps, p99_ms })
+    super::wrk_with(url, cookie, connections, &format!("{seconds}s"))
 }
 
 fn median(values: &mut [f64]) -> f64 {
