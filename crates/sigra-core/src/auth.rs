@@ -324,6 +324,15 @@ impl Auth {
         &self.inner.store
     }
 
+    /// The user with this id, or [`AuthError::UserNotFound`].
+    async fn load_user(&self, id: UserId) -> Result<User, AuthError> {
+        self.inner
+            .store
+            .user_by_id(id)
+            .await?
+            .ok_or(AuthError::UserNotFound)
+    }
+
     /// The current time from the service's clock.
     pub fn now(&self) -> DateTime<Utc> {
         self.inner.clock.now()
@@ -727,12 +736,7 @@ impl Auth {
         session: &Session,
         password: &SecretString,
     ) -> Result<(), AuthError> {
-        let user = self
-            .inner
-            .store
-            .user_by_id(session.user_id)
-            .await?
-            .ok_or(AuthError::UserNotFound)?;
+        let user = self.load_user(session.user_id).await?;
         if !self.verify_password(Some(&user), password).await? {
             return Err(AuthError::InvalidCredentials);
         }
@@ -780,12 +784,7 @@ impl Auth {
 
     /// The user's current trust epoch.
     pub async fn current_trust_epoch(&self, user_id: UserId) -> Result<i64, AuthError> {
-        let user = self
-            .inner
-            .store
-            .user_by_id(user_id)
-            .await?
-            .ok_or(AuthError::UserNotFound)?;
+        let user = self.load_user(user_id).await?;
         Ok(user.mfa_trust_epoch)
     }
 
@@ -799,12 +798,7 @@ impl Auth {
         current_password: &SecretString,
         new_password: &SecretString,
     ) -> Result<u64, AuthError> {
-        let user = self
-            .inner
-            .store
-            .user_by_id(user_id)
-            .await?
-            .ok_or(AuthError::UserNotFound)?;
+        let user = self.load_user(user_id).await?;
         if !self.verify_password(Some(&user), current_password).await? {
             return Err(AuthError::InvalidCredentials);
         }

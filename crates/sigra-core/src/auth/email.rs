@@ -148,11 +148,7 @@ impl Auth {
             now,
         ))
         .await?;
-        self.inner
-            .store
-            .user_by_id(user.id)
-            .await?
-            .ok_or(AuthError::UserNotFound)
+        self.load_user(user.id).await
     }
 
     /// Mails a password-reset link (valid `reset_password_ttl`, 1 h) when the
@@ -224,11 +220,7 @@ impl Auth {
         )
         .await?;
         tracing::info!(name: "sigra.auth.reset_password", outcome = "ok");
-        self.inner
-            .store
-            .user_by_id(token.user_id)
-            .await?
-            .ok_or(AuthError::UserNotFound)
+        self.load_user(token.user_id).await
     }
 
     /// Asks to move the account to `new_email`: checks the current password,
@@ -278,11 +270,7 @@ impl Auth {
             now,
         ))
         .await?;
-        self.inner
-            .store
-            .user_by_id(token.user_id)
-            .await?
-            .ok_or(AuthError::UserNotFound)
+        self.load_user(token.user_id).await
     }
 
     /// Schedules the account's deletion after `deletion_grace_period` (14 d):
@@ -332,10 +320,6 @@ impl Auth {
             now,
         ))
         .await?;
-        self.inner
-            .store
-            .user_by_id(token.user_id)
-            .await?
-            .ok_or(AuthError::UserNotFound)
+        self.load_user(token.user_id).await
     }
 }
