@@ -20,7 +20,7 @@ use sigra_core::auth::Auth;
 use sigra_core::clock::TestClock;
 use sigra_core::config::{Config, Environment};
 use sigra_core::ids::UserId;
-use sigra_core::model::{Session, SessionKind, SessionMeta, User};
+use sigra_core::model::{AuditEvent, Session, SessionKind, SessionMeta, User};
 use sigra_core::password::{Argon2Hasher, PasswordHash};
 use sigra_core::store::Store;
 use sigra_core::token::RawToken;
@@ -51,7 +51,10 @@ async fn seed(store: &Arc<dyn Store>) -> Vec<RawToken> {
                     Some(hash.clone()),
                     now,
                 );
-                store.insert_user(&user).await.unwrap();
+                store
+                    .insert_user(&user, &AuditEvent::register(&user))
+                    .await
+                    .unwrap();
                 for _ in 0..SESSIONS_PER_USER {
                     let token = RawToken::generate().unwrap();
                     let session = Session::new(

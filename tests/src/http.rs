@@ -319,6 +319,12 @@ pub struct Client {
 impl Client {
     /// A client of `server` with an empty jar.
     pub fn new(server: &TestServer) -> Self {
+        Self::for_url(server.url(""))
+    }
+
+    /// A client with an empty jar of the server at `base` (`http://host:port`, no trailing slash),
+    /// for servers the harness did not start, such as a `sigra serve` child process.
+    pub fn for_url(base: impl Into<String>) -> Self {
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
@@ -328,7 +334,7 @@ impl Client {
             .expect("build the HTTP client");
         Self {
             http,
-            base: server.url(""),
+            base: base.into(),
             jar: BTreeMap::new(),
             csrf: None,
         }
@@ -405,6 +411,24 @@ impl Client {
         .await
     }
 
+    /// Fills in the form at `path` as a browser would: `GET path`, then
+    /// `POST path` with `fields` and the CSRF token the page showed. Unlike
+    /// the other methods it returns transport failures (a server that died
+    /// mid-request) instead of panicking.
+    pub async fn try_submit(
+        &mut self,
+        path: &str,
+        fields: &[(&str, &str)],
+    ) -> Result<Page, reqwest::Error> {
+        self.try_request(Method::GET, path, HeaderMap::new(), None)
+            .await?;
+        let csrf = self.csrf.clone().unwrap_or_default();
+        let mut all = vec![(CSRF_FIELD, csrf.as_str())];
+        all.extend_from_slice(fields);
+        self.try_request(Method::POST, path, HeaderMap::new(), Some(&all))
+            .await
+    }
+
     /// Logs in through the form: `GET /users/log-in`, then the POST (with
     /// `remember_me=true` when `remember`). Returns the POST's answer.
     pub async fn log_in(&mut self, email: &str, password: &str, remember: bool) -> Page {
@@ -419,13 +443,30 @@ impl Client {
     /// Any request. `headers` are sent as given; a `Cookie` header among
     /// them replaces the jar's for this request. `form` is sent
     /// form-encoded. The jar and the CSRF token are updated from the answer.
+    ///
+    /// # Panics
+    ///
+    /// When the request or its body fails in transport; see [`Client::try_request`].
     pub async fn request(
+        &mut self,
+        method: Method,
+        path: &str,
+        headers: HeaderMap,
+        form: Option<&[(&str, &str)]>,
+    ) -> Page {
+        self.try_request(method.clone(), path, headers, form)
+            .await
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+    }
+
+    /// [`Client::request`], returning transport failures instead of panicking.
+    pub async fn try_request(
         &mut self,
         method: Method,
         path: &str,
         mut headers: HeaderMap,
         form: Option<&[(&str, &str)]>,
-    ) -> Page {
+    ) -> Result<Page, reqwest::Error> {
         if !headers.contains_key(COOKIE) && !self.jar.is_empty() {
             let jar = self
                 .jar
@@ -450,16 +491,10 @@ impl Client {
                 .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
                 .body(body);
         }
-        let response = request
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        let response = request.send().await?;
         let status = response.status();
         let headers = response.headers().clone();
-        let body = response
-            .bytes()
-            .await
-            .unwrap_or_else(|e| panic!("read the body of {method} {path}: {e}"));
+        let body = response.bytes().await?;
         let page = Page {
             status,
             headers,
@@ -475,7 +510,7 @@ impl Client {
         if let Some(csrf) = page.csrf_token() {
             self.csrf = Some(csrf);
         }
-        page
+        Ok(page)
     }
 }
 

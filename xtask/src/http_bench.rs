@@ -251,6 +251,8 @@ fn postgres_database(name: &str, create: bool) -> Result {
 struct Reply {
     status: u16,
     set_cookies: Vec<String>,
+    /// `Retry-After` in seconds, when the answer has one.
+    retry_after: Option<u64>,
     body: String,
 }
 
@@ -319,14 +321,20 @@ fn request(port: u16, method: &str, path: &str, jar: &Jar, form: Option<&str>) -
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| format!("{method} {path}: no status line"))?;
-    let set_cookies = lines
-        .filter_map(|l| l.split_once(':'))
+    let headers: Vec<(&str, &str)> = lines.filter_map(|l| l.split_once(':')).collect();
+    let set_cookies = headers
+        .iter()
         .filter(|(k, _)| k.eq_ignore_ascii_case("set-cookie"))
         .map(|(_, v)| v.trim().to_owned())
         .collect();
+    let retry_after = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("retry-after"))
+        .and_then(|(_, v)| v.trim().parse().ok());
     Ok(Reply {
         status,
         set_cookies,
+        retry_after,
         body: body.to_owned(),
     })
 }

@@ -10,7 +10,8 @@
 //! - `cargo xtask fuzz --seconds N`: every cargo-fuzz target in `fuzz/` for N
 //!   seconds each (cargo-fuzz is installed when missing); `ci` runs a short pass.
 //! - `cargo xtask chaos`: the reliability tests (`sigra-tests`' `chaos` module),
-//!   which break their own private PostgreSQL on purpose; `ci` runs them too.
+//!   which break their own private PostgreSQL on purpose and SIGKILL `sigra
+//!   serve` mid-burst; `ci` runs them too.
 //!
 //! It depends on nothing but the standard library, so it builds in seconds.
 
@@ -48,7 +49,7 @@ fn main() -> ExitCode {
                  bench     criterion benchmarks; summary written to docs/benchmarks.md\n  \
                  services  start PostgreSQL and Redis for tests if they are not running\n  \
                  fuzz      run every cargo-fuzz target in fuzz/ (`--seconds N` each, default 60)\n  \
-                 chaos     the reliability suite: a private PostgreSQL killed under load"
+                 chaos     the reliability suite: a private PostgreSQL killed under load, sigra serve SIGKILLed"
             );
             Err("unknown or missing command".into())
         }
@@ -436,13 +437,14 @@ fn write_section(file: &Path, name: &str, body: &str) -> Result {
 /// The reliability suite: `cargo test -p sigra-tests chaos::`. Each test
 /// starts (and kills) a PostgreSQL of its own from Debian's binaries.
 fn chaos() -> Result {
+    // `--workspace`, as in the test step, so features resolve the same way
+    // and nothing is rebuilt.
     step(
         "chaos",
         "cargo",
         &[
             "test",
-            "-p",
-            "sigra-tests",
+            "--workspace",
             "--all-features",
             "--locked",
             "--test",
@@ -452,6 +454,21 @@ fn chaos() -> Result {
         &[],
         "read the failing test's output above. The chaos tests run PostgreSQL's own initdb and pg_ctl \
          from /usr/lib/postgresql/*/bin (Debian's `postgresql` package), as the `postgres` user when run as root.",
+    )?;
+    step(
+        "crash",
+        "cargo",
+        &[
+            "test",
+            "--workspace",
+            "--all-features",
+            "--locked",
+            "--test",
+            "crash",
+        ],
+        &[],
+        "read the failing test's output above: it runs `sigra serve` (built by Cargo for the test), \
+         kills it with SIGKILL mid-burst and checks the SQLite file it leaves.",
     )
 }
 

@@ -217,9 +217,13 @@ mod tests {
             for i in 0..5 {
                 let id = UserId::new(now);
                 let user = User::new(id, format!("u{i}@example.com"), None, now);
-                sigra_core::store::UserStore::insert_user(&store, &user)
-                    .await
-                    .unwrap();
+                sigra_core::store::UserStore::insert_user(
+                    &store,
+                    &user,
+                    &sigra_core::model::AuditEvent::register(&user),
+                )
+                .await
+                .unwrap();
                 let sealed = old
                     .encrypt(b"secret", &reencrypt::mfa_secret_aad(id))
                     .unwrap();

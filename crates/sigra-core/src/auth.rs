@@ -406,14 +406,17 @@ impl Auth {
         let hash = self.hash_password(password).await?;
         let now = self.now();
         let user = User::new(UserId::new(now), email, Some(hash), now);
-        match self.inner.store.insert_user(&user).await {
-            Ok(()) => {}
-            Err(StoreError::DuplicateEmail) => return Err(AuthError::EmailTaken),
-            Err(e) => return Err(e.into()),
+        // The user and its audit event are one transaction.
+        match self
+            .inner
+            .store
+            .insert_user(&user, &AuditEvent::register(&user))
+            .await
+        {
+            Ok(()) => Ok(user),
+            Err(StoreError::DuplicateEmail) => Err(AuthError::EmailTaken),
+            Err(e) => Err(e.into()),
         }
-        self.audit(AuditEvent::new(AuditAction::Register, Some(user.id), now))
-            .await?;
-        Ok(user)
     }
 
     /// Hashes a password on the pool.
@@ -852,7 +855,7 @@ mod tests {
         pub Db {}
         #[async_trait]
         impl UserStore for Db {
-            async fn insert_user(&self, user: &User) -> StoreResult<()>;
+            async fn insert_user(&self, user: &User, audit: &AuditEvent) -> StoreResult<()>;
             async fn user_by_id(&self, id: UserId) -> StoreResult<Option<User>>;
             async fn user_by_email(&self, email: &str) -> StoreResult<Option<User>>;
             async fn set_password_hash(&self, id: UserId, hash: &PasswordHash, now: DateTime<Utc>) -> StoreResult<bool>;
@@ -970,15 +973,18 @@ mod tests {
             .times(1)
             .returning(|_| Ok(None));
         db.expect_insert_user()
-            .withf(|u| {
+            .withf(|u, audit| {
                 u.email == "alice@example.com"
                     && u.password_hash
                         .as_ref()
                         .is_some_and(|h| h.as_str().starts_with("$argon2id$"))
+                    && audit.action == AuditAction::Register
+                    && audit.user_id == Some(u.id)
             })
             .times(1)
-            .returning(|_| Ok(()));
-        audits(&mut db, AuditAction::Register, 1);
+            .returning(|_, _| Ok(()));
+        // The audit event goes with the user, not in a second write.
+        db.expect_record_audit().never();
         let (auth, _) = service(db);
         let user = auth
             .register("  Alice@Example.COM ", &pw("long enough password"))
@@ -1006,7 +1012,7 @@ mod tests {
         let mut db = MockDb::new();
         db.expect_user_by_email().returning(|_| Ok(None));
         db.expect_insert_user()
-            .returning(|_| Err(StoreError::DuplicateEmail));
+            .returning(|_, _| Err(StoreError::DuplicateEmail));
         let (auth, _) = service(db);
         assert!(matches!(
             auth.register("a@b.co", &pw("long enough password")).await,

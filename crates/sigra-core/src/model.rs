@@ -500,6 +500,12 @@ impl AuditEvent {
         }
     }
 
+    /// The event of `user`'s registration, at its creation time: what
+    /// [`UserStore::insert_user`](crate::store::UserStore::insert_user) is given.
+    pub fn register(user: &User) -> Self {
+        Self::new(AuditAction::Register, Some(user.id), user.created_at)
+    }
+
     /// Adds one metadata entry.
     pub fn with(mut self, key: &str, value: impl Into<String>) -> Self {
         self.metadata.insert(key.to_owned(), value.into());

@@ -68,10 +68,13 @@ pub struct FailureCount {
 /// Users.
 #[async_trait]
 pub trait UserStore: Send + Sync + Debug {
-    /// Inserts a user. The email must already be normalised. A second
-    /// non-deleted user with the same email, compared case-insensitively,
-    /// is refused with [`StoreError::DuplicateEmail`] — also under concurrent inserts.
-    async fn insert_user(&self, user: &User) -> StoreResult<()>;
+    /// Inserts a user and, in the same transaction, `audit` (its
+    /// registration event): a crash never leaves an account without it. The
+    /// email must already be normalised. A second non-deleted user with the
+    /// same email, compared case-insensitively, is refused with
+    /// [`StoreError::DuplicateEmail`] — also under concurrent inserts — and
+    /// then `audit` is not written either.
+    async fn insert_user(&self, user: &User, audit: &AuditEvent) -> StoreResult<()>;
 
     /// The user with this id, or `None`.
     async fn user_by_id(&self, id: UserId) -> StoreResult<Option<User>>;

@@ -34,7 +34,7 @@
 //!
 //! use chrono::{TimeZone, Utc};
 //! use sigra_core::ids::UserId;
-//! use sigra_core::model::User;
+//! use sigra_core::model::{AuditEvent, User};
 //! use sigra_core::store::{Store, UserStore};
 //! use sigra_store_postgres::PostgresStore;
 //!
@@ -45,7 +45,7 @@
 //! // Time is a parameter: in an app it comes from the `Clock`.
 //! let now = Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0).single().ok_or("bad date")?;
 //! let user = User::new(UserId::new(now), "ada@example.com".to_owned(), None, now);
-//! store.insert_user(&user).await?;
+//! store.insert_user(&user, &AuditEvent::register(&user)).await?;
 //! assert_eq!(store.user_by_email("Ada@Example.com").await?.map(|u| u.id), Some(user.id));
 //!
 //! // Apps that mix backends hold the store as a trait object.

@@ -125,9 +125,29 @@ fn keep_bytes(keep: Option<TokenHash>) -> Option<[u8; 32]> {
     keep.map(|h| *h.as_bytes())
 }
 
+/// Inserts an audit row through `executor` (the pool, or a caller's transaction).
+async fn insert_audit<'e>(executor: impl sqlx::PgExecutor<'e>, e: &AuditEvent) -> StoreResult<()> {
+    sqlx::query(concat!(
+        "INSERT INTO audit_events (",
+        audit_columns!(),
+        ") VALUES ($1, $2, $3, $4, $5, $6)"
+    ))
+    .bind(e.id)
+    .bind(e.user_id.as_ref().map(UserId::as_uuid))
+    .bind(e.action.as_str())
+    .bind(e.ip.as_deref())
+    .bind(Json(&e.metadata))
+    .bind(e.created_at)
+    .execute(executor)
+    .await
+    .map_err(backend)?;
+    Ok(())
+}
+
 #[async_trait]
 impl UserStore for PostgresStore {
-    async fn insert_user(&self, user: &User) -> StoreResult<()> {
+    async fn insert_user(&self, user: &User, audit: &AuditEvent) -> StoreResult<()> {
+        let mut tx = self.pool().begin().await.map_err(backend)?;
         sqlx::query(
             "INSERT INTO users (id, email, password_hash, confirmed_at, mfa_enabled, mfa_trust_epoch, \
              failed_login_count, locked_until, created_at, updated_at, deletion_scheduled_at) \
@@ -144,7 +164,7 @@ impl UserStore for PostgresStore {
         .bind(user.created_at)
         .bind(user.updated_at)
         .bind(user.deletion_scheduled_at)
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await
         .map_err(|e| {
             if is_unique_violation_of(&e, USERS_EMAIL_ACTIVE) {
@@ -153,7 +173,8 @@ impl UserStore for PostgresStore {
                 backend(e)
             }
         })?;
-        Ok(())
+        insert_audit(&mut *tx, audit).await?;
+        tx.commit().await.map_err(backend)
     }
 
     async fn user_by_id(&self, id: UserId) -> StoreResult<Option<User>> {
@@ -749,21 +770,7 @@ impl MfaStore for PostgresStore {
 #[async_trait]
 impl AuditStore for PostgresStore {
     async fn record_audit(&self, event: &AuditEvent) -> StoreResult<()> {
-        sqlx::query(concat!(
-            "INSERT INTO audit_events (",
-            audit_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6)"
-        ))
-        .bind(event.id)
-        .bind(event.user_id.as_ref().map(UserId::as_uuid))
-        .bind(event.action.as_str())
-        .bind(event.ip.as_deref())
-        .bind(Json(&event.metadata))
-        .bind(event.created_at)
-        .execute(self.pool())
-        .await
-        .map_err(backend)?;
-        Ok(())
+        insert_audit(self.pool(), event).await
     }
 
     async fn audit_for_user(&self, user: UserId, limit: u32) -> StoreResult<Vec<AuditEvent>> {
@@ -928,20 +935,7 @@ impl MaintenanceStore for PostgresStore {
             .await
             .map_err(backend)?;
         }
-        sqlx::query(concat!(
-            "INSERT INTO audit_events (",
-            audit_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6)"
-        ))
-        .bind(audit.id)
-        .bind(audit.user_id.as_ref().map(UserId::as_uuid))
-        .bind(audit.action.as_str())
-        .bind(audit.ip.as_deref())
-        .bind(Json(&audit.metadata))
-        .bind(audit.created_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?;
+        insert_audit(&mut *tx, audit).await?;
         tx.commit().await.map_err(backend)?;
         Ok(true)
     }

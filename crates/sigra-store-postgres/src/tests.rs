@@ -110,7 +110,10 @@ async fn new_user(store: &PostgresStore, email: &str) -> User {
         )),
         t0(),
     );
-    store.insert_user(&user).await.unwrap();
+    store
+        .insert_user(&user, &AuditEvent::register(&user))
+        .await
+        .unwrap();
     user
 }
 
@@ -160,7 +163,9 @@ async fn user_round_trips_every_field() {
     user.locked_until = Some(t0() + TimeDelta::minutes(15));
     user.updated_at = t0() + TimeDelta::seconds(2);
     user.deletion_scheduled_at = Some(t0() + TimeDelta::days(14));
-    s.insert_user(&user).await.unwrap();
+    s.insert_user(&user, &AuditEvent::register(&user))
+        .await
+        .unwrap();
 
     assert_eq!(s.user_by_id(user.id).await.unwrap(), Some(user.clone()));
     assert_eq!(
@@ -172,7 +177,9 @@ async fn user_round_trips_every_field() {
 
     // A password-less user keeps `None`.
     let bare = User::new(UserId::new(t0()), "bare@example.com".into(), None, t0());
-    s.insert_user(&bare).await.unwrap();
+    s.insert_user(&bare, &AuditEvent::register(&bare))
+        .await
+        .unwrap();
     assert_eq!(s.user_by_id(bare.id).await.unwrap(), Some(bare.clone()));
 
     let new_hash = PasswordHash::from_phc("$argon2id$v=19$m=16,t=2,p=1$x$z".into());
@@ -198,7 +205,7 @@ async fn duplicate_email_in_another_case_is_refused() {
     new_user(s, "ada@example.com").await;
     let twin = User::new(UserId::new(t0()), "Ada@Example.com".into(), None, t0());
     assert!(matches!(
-        s.insert_user(&twin).await,
+        s.insert_user(&twin, &AuditEvent::register(&twin)).await,
         Err(StoreError::DuplicateEmail)
     ));
 
@@ -212,8 +219,8 @@ async fn duplicate_email_in_another_case_is_refused() {
             } else {
                 "RACE@example.com"
             };
-            s.insert_user(&User::new(UserId::new(t0()), email.into(), None, t0()))
-                .await
+            let user = User::new(UserId::new(t0()), email.into(), None, t0());
+            s.insert_user(&user, &AuditEvent::register(&user)).await
         });
     }
     let results = set.join_all().await;
@@ -227,9 +234,12 @@ async fn duplicate_email_in_another_case_is_refused() {
 
     // Other unique violations are not "duplicate email".
     let same_id = User::new(twin.id, "other@example.com".into(), None, t0());
-    s.insert_user(&same_id).await.unwrap();
+    s.insert_user(&same_id, &AuditEvent::register(&same_id))
+        .await
+        .unwrap();
+    let third = User::new(twin.id, "third@example.com".into(), None, t0());
     let err = s
-        .insert_user(&User::new(twin.id, "third@example.com".into(), None, t0()))
+        .insert_user(&third, &AuditEvent::register(&third))
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Backend(_)), "{err:?}");
@@ -791,7 +801,8 @@ async fn deleting_a_user_cascades_but_keeps_audit_rows() {
             .unwrap();
         assert_eq!(n, 0, "{table}");
     }
-    assert_eq!(s.audit_for_user(user.id, 10).await.unwrap().len(), 1);
+    // The registration event and the one recorded above both outlive the user.
+    assert_eq!(s.audit_for_user(user.id, 10).await.unwrap().len(), 2);
 
     // The email is free again.
     new_user(s, "ADA@example.com").await;

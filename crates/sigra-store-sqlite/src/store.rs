@@ -100,7 +100,8 @@ impl SqliteStore {
 
 #[async_trait]
 impl UserStore for SqliteStore {
-    async fn insert_user(&self, user: &User) -> StoreResult<()> {
+    async fn insert_user(&self, user: &User, audit: &AuditEvent) -> StoreResult<()> {
+        let mut tx = self.write_tx().await?;
         let result = sqlx::query(
             "INSERT INTO users (id, email, password_hash, confirmed_at, mfa_enabled, mfa_trust_epoch, \
              failed_login_count, locked_until, created_at, updated_at, deletion_scheduled_at) \
@@ -117,13 +118,15 @@ impl UserStore for SqliteStore {
         .bind(micros(user.created_at))
         .bind(micros(user.updated_at))
         .bind(opt_micros(user.deletion_scheduled_at))
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await;
         match result {
-            Ok(_) => Ok(()),
-            Err(e) if is_unique_violation(&e) => Err(StoreError::DuplicateEmail),
-            Err(e) => Err(db(e)),
+            Ok(_) => {}
+            Err(e) if is_unique_violation(&e) => return Err(StoreError::DuplicateEmail),
+            Err(e) => return Err(db(e)),
         }
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await.map_err(db)
     }
 
     async fn user_by_id(&self, id: UserId) -> StoreResult<Option<User>> {
@@ -698,20 +701,8 @@ impl MfaStore for SqliteStore {
 #[async_trait]
 impl AuditStore for SqliteStore {
     async fn record_audit(&self, e: &AuditEvent) -> StoreResult<()> {
-        let metadata = serde_json::to_string(&e.metadata).map_err(|err| {
-            StoreError::from(SqliteStoreError::corrupt_with("audit metadata", err))
-        })?;
-        sqlx::query("INSERT INTO audit_events (id, user_id, action, ip, metadata, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
-            .bind(e.id)
-            .bind(e.user_id.map(|u| *u.as_uuid()))
-            .bind(e.action.as_str())
-            .bind(e.ip.as_deref())
-            .bind(metadata)
-            .bind(micros(e.created_at))
-            .execute(self.pool())
-            .await
-            .map_err(db)?;
-        Ok(())
+        let mut conn = self.pool().acquire().await.map_err(db)?;
+        insert_audit(&mut conn, e).await
     }
 
     async fn audit_for_user(&self, user: UserId, limit: u32) -> StoreResult<Vec<AuditEvent>> {

@@ -15,8 +15,13 @@ use super::{at_minutes, contains, hex, new_user};
 pub(crate) async fn audit_events_round_trip_newest_first_with_limit(store: &TestStore) {
     let alice = new_user(store, "alice@example.com").await;
     let bob = new_user(store, "bob@example.com").await;
-    let first = AuditEvent::new(AuditAction::Register, Some(alice.id), t0())
-        .with_ip(Some("192.0.2.1".into()));
+    // Each user already has its registration event, at t0.
+    let first = AuditEvent::new(
+        AuditAction::EmailConfirmed,
+        Some(alice.id),
+        t0() + TimeDelta::seconds(30),
+    )
+    .with_ip(Some("192.0.2.1".into()));
     let second = AuditEvent::new(AuditAction::LoginFailure, Some(alice.id), at_minutes(1))
         .with("reason", "invalid_credentials")
         .with("count", "1")
@@ -33,16 +38,21 @@ pub(crate) async fn audit_events_round_trip_newest_first_with_limit(store: &Test
 
     let all = store.audit_for_user(alice.id, 10).await.unwrap();
     assert_eq!(
-        all,
-        vec![third.clone(), second.clone(), first],
+        all[..3],
+        [third.clone(), second.clone(), first],
         "newest first, every field round-trips"
+    );
+    assert_eq!(
+        all.iter().skip(3).map(|e| e.action).collect::<Vec<_>>(),
+        vec![AuditAction::Register],
+        "then the registration written with the user"
     );
     assert_eq!(
         store.audit_for_user(alice.id, 2).await.unwrap(),
         vec![third, second],
         "limit keeps the newest"
     );
-    assert_eq!(store.audit_for_user(bob.id, 10).await.unwrap(), vec![bobs]);
+    assert_eq!(store.audit_for_user(bob.id, 1).await.unwrap(), vec![bobs]);
     assert!(
         store
             .audit_for_user(UserId::new(t0()), 10)
@@ -52,7 +62,7 @@ pub(crate) async fn audit_events_round_trip_newest_first_with_limit(store: &Test
     );
     assert_eq!(
         store.dump_rows("audit_events").await.len(),
-        5,
+        5 + 2,
         "rows without a user are kept"
     );
 
@@ -70,7 +80,7 @@ pub(crate) async fn audit_events_round_trip_newest_first_with_limit(store: &Test
         .unwrap()
         .into_iter()
         .rev()
-        .skip(1)
+        .skip(2) // bob's registration and `bobs`
         .map(|e| e.action)
         .collect();
     assert_eq!(actions, AuditAction::ALL.to_vec());

@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use sigra_core::ids::UserId;
-use sigra_core::model::{Session, SessionKind, SessionMeta, User};
+use sigra_core::model::{AuditEvent, Session, SessionKind, SessionMeta, User};
 use sigra_core::password::PasswordHash;
 use sigra_core::token::RawToken;
 use sigra_tests::{TestStore, t0};
@@ -157,7 +157,10 @@ pub(crate) async fn new_user(store: &TestStore, email: &str) -> User {
         Some(phc("aGFzaA")),
         t0(),
     );
-    store.insert_user(&user).await.unwrap();
+    store
+        .insert_user(&user, &AuditEvent::register(&user))
+        .await
+        .unwrap();
     user
 }
 

@@ -36,7 +36,10 @@ pub(crate) async fn timestamps_round_trip_at_microsecond_precision(store: &TestS
         user.confirmed_at = Some(u(2));
         user.locked_until = Some(u(3));
         user.deletion_scheduled_at = Some(u(4));
-        store.insert_user(&user).await.unwrap();
+        store
+            .insert_user(&user, &AuditEvent::register(&user))
+            .await
+            .unwrap();
         assert_eq!(
             store.user_by_id(user.id).await.unwrap(),
             Some(user.clone()),

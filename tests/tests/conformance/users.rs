@@ -18,10 +18,16 @@ pub(crate) async fn insert_then_read_back(store: &TestStore) {
         Some(phc("YWxpY2U")),
         t0(),
     );
-    store.insert_user(&alice).await.unwrap();
+    let registered = AuditEvent::register(&alice);
+    store.insert_user(&alice, &registered).await.unwrap();
     assert_eq!(
         store.user_by_id(alice.id).await.unwrap(),
         Some(alice.clone())
+    );
+    // The registration event was written with the user.
+    assert_eq!(
+        store.audit_for_user(alice.id, 10).await.unwrap(),
+        vec![registered]
     );
     assert_eq!(
         store.user_by_email("alice@example.com").await.unwrap(),
@@ -42,7 +48,10 @@ pub(crate) async fn insert_then_read_back(store: &TestStore) {
     bob.locked_until = Some(at_minutes(20));
     bob.updated_at = at_minutes(3);
     bob.deletion_scheduled_at = Some(at_minutes(60 * 24 * 14));
-    store.insert_user(&bob).await.unwrap();
+    store
+        .insert_user(&bob, &AuditEvent::register(&bob))
+        .await
+        .unwrap();
     assert_eq!(store.user_by_id(bob.id).await.unwrap(), Some(bob.clone()));
     assert_eq!(
         store.user_by_email("bob@example.com").await.unwrap(),
@@ -75,7 +84,10 @@ pub(crate) async fn duplicate_email_is_refused_case_insensitively(store: &TestSt
     let first = new_user(store, "alice@x.com").await;
     for email in ["Alice@X.com", "alice@x.com", "ALICE@X.COM"] {
         let second = User::new(UserId::new(t0()), email.to_owned(), None, t0());
-        match store.insert_user(&second).await {
+        match store
+            .insert_user(&second, &AuditEvent::register(&second))
+            .await
+        {
             Err(StoreError::DuplicateEmail) => {}
             other => panic!(
                 "inserting {email:?} after \"alice@x.com\": expected DuplicateEmail, got {other:?}"
@@ -86,8 +98,14 @@ pub(crate) async fn duplicate_email_is_refused_case_insensitively(store: &TestSt
             None,
             "the refused row must not exist"
         );
+        assert_eq!(
+            store.audit_for_user(second.id, 10).await.unwrap(),
+            Vec::new(),
+            "nor its audit event: they are one transaction"
+        );
     }
     assert_eq!(store.dump_rows("users").await.len(), 1);
+    assert_eq!(store.dump_rows("audit_events").await.len(), 1);
     assert_eq!(
         store
             .user_by_email("alice@x.com")
@@ -109,7 +127,7 @@ pub(crate) async fn concurrent_inserts_of_one_email_let_exactly_one_win(store: &
             "Race@Example.com"
         };
         let user = User::new(UserId::new(t0()), email.to_owned(), None, t0());
-        async move { store.insert_user(&user).await }
+        async move { store.insert_user(&user, &AuditEvent::register(&user)).await }
     })
     .await;
     let mut winners = 0;
@@ -127,6 +145,11 @@ pub(crate) async fn concurrent_inserts_of_one_email_let_exactly_one_win(store: &
         "exactly one concurrent insert of one email succeeds"
     );
     assert_eq!(store.dump_rows("users").await.len(), 1);
+    assert_eq!(
+        store.dump_rows("audit_events").await.len(),
+        1,
+        "the losers' audit events were rolled back with them"
+    );
 }
 
 pub(crate) async fn email_is_free_again_after_the_user_is_deleted(store: &TestStore) {
@@ -511,14 +534,7 @@ pub(crate) async fn delete_user_cascades_and_keeps_audit_rows(store: &TestStore)
         .replace_backup_codes(bob.id, &[[1; 32]], t0())
         .await
         .unwrap();
-    store
-        .record_audit(&AuditEvent::new(
-            AuditAction::Register,
-            Some(alice.id),
-            t0(),
-        ))
-        .await
-        .unwrap();
+    // Her registration event was written with her; add one more.
     store
         .record_audit(&AuditEvent::new(
             AuditAction::LoginSuccess,

@@ -162,12 +162,13 @@ pub(crate) async fn audit_retention_deletes_only_rows_older_than_the_retention(s
     assert_eq!(kept.deleted, 0);
     assert_eq!(
         raw_count(store, "SELECT COUNT(*) FROM audit_events").await,
-        4
+        4 + 2,
+        "the four above and the two registrations (at t0, 100 days ago)"
     );
 
     let config = config_with_retention(Some(Duration::from_secs(30 * 86_400)));
     let report = audit_retention(&***store, &config, now).await.unwrap();
-    assert_eq!(report.deleted, 2);
+    assert_eq!(report.deleted, 2 + 2);
     let left: Vec<_> = store
         .audit_for_user(alice.id, 10)
         .await
@@ -191,7 +192,10 @@ async fn doomed(store: &TestStore, name: &str) -> sigra_core::model::User {
         t0(),
     );
     u.confirmed_at = Some(t0());
-    store.insert_user(&u).await.unwrap();
+    store
+        .insert_user(&u, &AuditEvent::register(&u))
+        .await
+        .unwrap();
     store
         .upsert_mfa_credential(&MfaCredential::new(u.id, "v1:key:sealed".into(), t0()))
         .await
@@ -324,7 +328,11 @@ pub(crate) async fn anonymize_also_strips_the_audit_rows_of_the_user(store: &Tes
         tombstone_email(alice.id)
     );
     let audit = store.audit_for_user(alice.id, 10).await.unwrap();
-    assert_eq!(audit.len(), 2, "rows are kept, only stripped");
+    assert_eq!(
+        audit.len(),
+        3,
+        "rows (registration, log-in, deletion) are kept, only stripped"
+    );
     let (done, earlier) = audit.split_first().unwrap();
     assert_eq!(
         done.metadata.get("strategy").map(String::as_str),

@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use sigra_core::config::{Config, Environment};
 use sigra_core::ids::UserId;
 use sigra_core::mail::{Email, link_email};
-use sigra_core::model::{Session, SessionKind, SessionMeta, User};
+use sigra_core::model::{AuditEvent, Session, SessionKind, SessionMeta, User};
 use sigra_core::token::RawToken;
 use sigra_tests::TestStore;
 
@@ -55,7 +55,10 @@ fn config_with_retention(retention: Option<Duration>) -> Config {
 /// Inserts a user with a unique email, created at `at`.
 async fn user(store: &TestStore, name: &str, at: DateTime<Utc>) -> User {
     let user = User::new(UserId::new(at), format!("{name}@example.com"), None, at);
-    store.insert_user(&user).await.unwrap();
+    store
+        .insert_user(&user, &AuditEvent::register(&user))
+        .await
+        .unwrap();
     user
 }
 

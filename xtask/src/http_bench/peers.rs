@@ -37,8 +37,10 @@ use crate::{POSTGRES_URL, Result, step, wait_for, workspace_root};
 const CONNECTIONS: &str = super::CONNECTIONS;
 /// Concurrent log-in clients of the flood.
 const FLOOD_CLIENTS: usize = 200;
-/// Connections of the signed-in probe during the flood.
-const PROBE_CONNECTIONS: &str = "16";
+/// Threads of the signed-in probe during the flood (each on its own schedule).
+const PROBE_THREADS: u32 = 4;
+/// Signed-in `GET /dashboard` requests per second the probe offers, in all.
+const PROBE_RATE: u32 = 400;
 /// Log-in tries per kind for the enumeration timing.
 const ENUMERATION_TRIES: usize = 200;
 /// Limits lifted for the flood and the enumeration runs (they measure cost,
@@ -418,8 +420,8 @@ fn proc_status_mib(pid: u32, key: &str) -> Option<f64> {
     Some(kib / 1024.0)
 }
 
-/// One full log-in (GET the form, POST it); its answer's status.
-fn one_login(port: u16) -> Result<u16> {
+/// One full log-in (GET the form, POST it); its answer's status and `Retry-After`.
+fn one_login(port: u16) -> Result<(u16, Option<u64>)> {
     let mut jar = Jar::default();
     let page = request(port, "GET", "/users/log-in", &jar, None)?;
     jar.take(&page);
@@ -428,7 +430,58 @@ fn one_login(port: u16) -> Result<u16> {
         ("email", EMAIL),
         ("password", PASSWORD),
     ]);
-    Ok(request(port, "POST", "/users/log-in", &jar, Some(&form))?.status)
+    let reply = request(port, "POST", "/users/log-in", &jar, Some(&form))?;
+    Ok((reply.status, reply.retry_after))
+}
+
+/// Offers `PROBE_RATE` signed-in `GET /dashboard` requests per second for
+/// `seconds`, each on a fresh connection, from `PROBE_THREADS` threads on a
+/// fixed schedule. A request's latency counts from when it was *due*, not
+/// when it was sent, so a stalled server cannot hide its stall by delaying
+/// the next request (coordinated omission). Any answer but 200 fails the run.
+fn paced_probe(port: u16, jar: &Jar, seconds: u64) -> Result<Load> {
+    let interval = Duration::from_secs(1) * PROBE_THREADS / PROBE_RATE;
+    let per_thread = seconds * u64::from(PROBE_RATE / PROBE_THREADS);
+    let started = Instant::now();
+    let threads: Vec<_> = (0..PROBE_THREADS)
+        .map(|t| {
+            let jar = jar.clone();
+            // Threads are staggered across one interval.
+            let offset = interval * t / PROBE_THREADS;
+            std::thread::spawn(move || -> Result<Vec<f64>> {
+                let mut latencies = Vec::new();
+                for i in 0..per_thread {
+                    let due = started + offset + interval * u32::try_from(i).unwrap_or(u32::MAX);
+                    if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                        pause(wait);
+                    }
+                    let reply = request(port, "GET", "/dashboard", &jar, None)?;
+                    if reply.status != 200 {
+                        return Err(format!(
+                            "the probe's GET /dashboard answered {}",
+                            reply.status
+                        ));
+                    }
+                    latencies.push(due.elapsed().as_secs_f64() * 1000.0);
+                }
+                Ok(latencies)
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for thread in threads {
+        all.extend(thread.join().map_err(|_| "a probe thread panicked")??);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    all.sort_by(f64::total_cmp);
+    let p99_ms = all
+        .get((all.len() * 99).div_ceil(100).saturating_sub(1))
+        .copied()
+        .ok_or("the probe made no requests")?;
+    Ok(Load {
+        rps: all.len() as f64 / elapsed,
+        p99_ms,
+    })
 }
 
 fn flood(bins: &Binaries, work: &Path, seconds: u64) -> Result<String> {
@@ -454,22 +507,22 @@ fn flood(bins: &Binaries, work: &Path, seconds: u64) -> Result<String> {
             &UNTHROTTLED,
         )?;
         let pid = server.0.id();
-        let cookie = format!(
-            "_sigra_session={}",
-            signed_in_cookie(&base, &work.join(format!("jar-{port}.txt")))?
+        let mut probe_jar = Jar::default();
+        probe_jar.0.insert(
+            "_sigra_session".to_owned(),
+            signed_in_cookie(&base, &work.join(format!("jar-{port}.txt")))?,
         );
-        let dashboard = format!("{base}/dashboard");
         // Single log-in time, unloaded: the median of 20 sequential log-ins.
         let mut single = Vec::new();
         for _ in 0..20 {
             let started = Instant::now();
-            if one_login(port)? != 303 {
+            if one_login(port)?.0 != 303 {
                 return Err("an unloaded log-in was refused".into());
             }
             single.push(started.elapsed().as_secs_f64() * 1000.0);
         }
         let single_ms = median(&mut single);
-        let idle = wrk(&dashboard, Some(&cookie), PROBE_CONNECTIONS, seconds)?;
+        let idle = paced_probe(port, &probe_jar, seconds)?;
         let rss_before = proc_status_mib(pid, "VmRSS:").unwrap_or(0.0);
 
         let stop = Arc::new(AtomicBool::new(false));
@@ -482,11 +535,23 @@ fn flood(bins: &Binaries, work: &Path, seconds: u64) -> Result<String> {
             clients.push(std::thread::spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
                     match one_login(port) {
-                        Ok(303) => ok.fetch_add(1, Ordering::Relaxed),
-                        // Password hashing saturated: the server sheds load.
-                        Ok(503) => shed.fetch_add(1, Ordering::Relaxed),
-                        _ => failed.fetch_add(1, Ordering::Relaxed),
-                    };
+                        Ok((303, _)) => {
+                            ok.fetch_add(1, Ordering::Relaxed);
+                        }
+                        // Password hashing saturated: the server sheds load
+                        // and says when to come back; the client does as told.
+                        Ok((503, retry_after)) => {
+                            shed.fetch_add(1, Ordering::Relaxed);
+                            let deadline =
+                                Instant::now() + Duration::from_secs(retry_after.unwrap_or(1));
+                            while Instant::now() < deadline && !stop.load(Ordering::Relaxed) {
+                                pause(Duration::from_millis(50));
+                            }
+                        }
+                        _ => {
+                            failed.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
                 }
             }));
         }
@@ -494,7 +559,7 @@ fn flood(bins: &Binaries, work: &Path, seconds: u64) -> Result<String> {
         pause(Duration::from_secs(1));
         let ok_start = ok.load(Ordering::Relaxed);
         let measured = Instant::now();
-        let probe = wrk(&dashboard, Some(&cookie), PROBE_CONNECTIONS, seconds);
+        let probe = paced_probe(port, &probe_jar, seconds);
         let elapsed = measured.elapsed().as_secs_f64();
         let logins = ok.load(Ordering::Relaxed) - ok_start;
         stop.store(true, Ordering::Relaxed);
@@ -542,15 +607,18 @@ fn flood(bins: &Binaries, work: &Path, seconds: u64) -> Result<String> {
     Ok(format!(
         "{FLOOD_CLIENTS} client threads each log in again and again (GET `/users/log-in`, POST it with \
          the right password; Argon2id at the default cost) against `sigra serve` (release, session \
-         cache on, rate limit and lockout lifted), while `wrk -t{THREADS} -c{PROBE_CONNECTIONS} -d{seconds}s` \
-         measures a signed-in `GET /dashboard`. `idle p99` is the same probe without the flood. \
+         cache on, rate limit and lockout lifted); a client whose log-in is shed with 503 waits for \
+         the `Retry-After` the server sends, as a well-behaved client does. Meanwhile a probe offers \
+         {PROBE_RATE} signed-in `GET /dashboard` per second for {seconds} s ({PROBE_THREADS} threads on a \
+         fixed schedule, each request on a new connection, latency counted from when the request \
+         was due, so a stall is not hidden). `idle p99` is the same probe without the flood. \
          The ideal log-in rate is cores ÷ the median unloaded log-in time (20 sequential log-ins, \
          an upper bound of one hash). Peak RSS is the server's `VmHWM`. Targets: p99 under 25 ms, \
          RSS under 300 MiB, log-ins/s ≥ 80% of ideal. `shed` counts log-ins the server refused with \
          503 because password hashing was saturated (its load shedding, counted over the whole \
          flood); `other failures` are any other answer or connection error. The load generator \
          (200 threads) shares the 2 cores with the server.\n\n\
-         | backend | idle p99 (ms) | flood p99 (ms) | dashboard req/s under flood | log-ins/s | unloaded log-in (ms) | ideal log-ins/s | of ideal | RSS before (MiB) | peak RSS (MiB) | shed (503) | other failures | targets |\n\
+         | backend | idle p99 (ms) | flood p99 (ms) | dashboard req/s under flood (offered {PROBE_RATE}) | log-ins/s | unloaded log-in (ms) | ideal log-ins/s | of ideal | RSS before (MiB) | peak RSS (MiB) | shed (503) | other failures | targets |\n\
          |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n{}\n",
         rows.join("\n")
     ))
