@@ -818,12 +818,12 @@ impl Auth {
             .await;
         self.evict_user(user_id);
         let deleted = deleted?;
-        self.audit(
-            AuditEvent::new(AuditAction::PasswordChange, Some(user_id), now)
-                .with("sessions_deleted", deleted.to_string()),
-        )
-        .await?;
+        let event = AuditEvent::new(AuditAction::PasswordChange, Some(user_id), now)
+            .with("sessions_deleted", deleted.to_string());
+        self.audit(event.clone()).await?;
         tracing::info!(name: "sigra.auth.password_change", outcome = "ok");
+        self.notify(&user.email, &email::PASSWORD_CHANGED, &event)
+            .await;
         Ok(deleted)
     }
 }

@@ -1,7 +1,9 @@
 //! The `Mailer` port, the messages Sigra sends, and two in-process mailers.
 //!
-//! Every message carries a link whose only secret is a single-use token, and
-//! an idempotency key so an at-least-once delivery queue can drop duplicates.
+//! A message either carries a link whose only secret is a single-use token
+//! ([`link_email`]) or tells the owner that their account changed and carries
+//! no link ([`notice_email`]); each has an idempotency key so an
+//! at-least-once delivery queue can drop duplicates.
 //! A message's `Debug` never shows its body (the body holds the link).
 //!
 //! Implementations: [`DevMailbox`] keeps messages in memory (the demo's
@@ -131,6 +133,34 @@ impl Mailer for LogMailer {
     }
 }
 
+/// Escapes text for an HTML body.
+fn escape_html(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// What a notice says after its first paragraph.
+const NOTICE_ADVICE: &str = "If this was you, there is nothing to do. If it was not, \
+     reset your password now and check your account's sessions and settings.";
+
+/// Builds a notice: tells an account's owner what just changed on it. It
+/// carries no link (so it cannot be confused with phishing for one).
+pub fn notice_email(to: &str, subject: &str, what: &str, idempotency_key: String) -> Email {
+    Email {
+        to: to.to_owned(),
+        subject: subject.to_owned(),
+        text: format!("{what}\n\n{NOTICE_ADVICE}\n"),
+        html: format!(
+            "<p>{}</p><p>{}</p>",
+            escape_html(what),
+            escape_html(NOTICE_ADVICE)
+        ),
+        idempotency_key,
+    }
+}
+
 /// Builds a message with a single call-to-action link.
 pub fn link_email(
     to: &str,
@@ -140,12 +170,7 @@ pub fn link_email(
     link: &str,
     idempotency_key: String,
 ) -> Email {
-    let escape = |s: &str| {
-        s.replace('&', "&amp;")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;")
-            .replace('"', "&quot;")
-    };
+    let escape = escape_html;
     Email {
         to: to.to_owned(),
         subject: subject.to_owned(),
@@ -192,5 +217,22 @@ mod tests {
                 .html
                 .contains("href=\"https://x/reset/SECRET\"")
         );
+    }
+
+    #[test]
+    fn a_notice_has_no_link_and_escapes_its_html() {
+        let mail = notice_email(
+            "a@example.com",
+            "Your password was changed",
+            "The password of <your> account was changed.",
+            "notice-1".into(),
+        );
+        assert!(!mail.text.contains("http") && !mail.html.contains("href"));
+        assert!(
+            mail.text
+                .starts_with("The password of <your> account was changed.")
+        );
+        assert!(mail.html.contains("&lt;your&gt;") && !mail.html.contains("<your>"));
+        assert_eq!(mail.idempotency_key, "notice-1");
     }
 }

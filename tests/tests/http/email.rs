@@ -36,6 +36,17 @@ fn mail_count(server: &TestServer, to: &str) -> usize {
         .count()
 }
 
+/// The subjects of the notices (messages without a link) sent to `to`, oldest first.
+pub(crate) fn notices(server: &TestServer, to: &str) -> Vec<String> {
+    server
+        .mailbox()
+        .messages()
+        .iter()
+        .filter(|m| m.to == to && !m.text.contains("http"))
+        .map(|m| m.subject.clone())
+        .collect()
+}
+
 /// Asserts the 404 page of a dead link.
 #[track_caller]
 fn assert_dead_link(page: &sigra_tests::http::Page) {
@@ -112,9 +123,15 @@ pub(crate) async fn password_reset_works_once_and_ends_every_session(backend: Ba
         weak.body
     );
     assert!(weak.form_error().is_some());
+    assert!(notices(&server, "alice@example.com").is_empty());
     a.post_with_csrf(&path, &[("password", NEW_PASSWORD)])
         .await
         .assert_redirect("/users/log-in");
+    // The owner is told, at the account's address.
+    assert_eq!(
+        notices(&server, "alice@example.com"),
+        ["Your password was reset"]
+    );
     let log_in = a.get("/users/log-in").await;
     assert!(
         log_in.body.contains("Your password has been reset."),
@@ -268,6 +285,11 @@ pub(crate) async fn changing_the_password_keeps_only_this_session(backend: Backe
     )
     .await
     .assert_redirect("/users/settings");
+    // Told once: the refused attempts above sent nothing.
+    assert_eq!(
+        notices(&server, "alice@example.com"),
+        ["Your password was changed"]
+    );
     let flash = a.get("/users/settings").await;
     assert!(flash.body.contains("1 other session(s)"), "{}", flash.body);
     assert_signed_in_as(&a.get("/dashboard").await, "alice@example.com");
@@ -336,7 +358,15 @@ pub(crate) async fn changing_the_email_confirms_at_the_new_address_and_ends_sess
     assert!(server.user("alice.new@example.com").await.is_none());
     assert_signed_in_as(&b.get("/dashboard").await, "alice@example.com");
 
+    assert!(notices(&server, "alice@example.com").is_empty());
     a.get(&path).await.assert_redirect("/users/log-in");
+    // The old address is told (it is where the owner still reads mail if
+    // the change was not theirs); the new one only ever got the link.
+    assert_eq!(
+        notices(&server, "alice@example.com"),
+        ["Your email address was changed"]
+    );
+    assert!(notices(&server, "alice.new@example.com").is_empty());
     assert_signed_out(&mut a).await;
     assert_signed_out(&mut b).await;
     assert!(server.user("alice@example.com").await.is_none());

@@ -500,11 +500,16 @@ pub(crate) async fn disabling_mfa_and_new_backup_codes_need_sudo(backend: Backen
         .await
         .assert_redirect("/users/settings");
     client.get("/users/settings").await;
+    assert!(super::email::notices(&server, "alice@example.com").is_empty());
     client
         .post_with_csrf("/users/settings/mfa/disable", &[])
         .await
         .assert_redirect("/users/settings");
     assert!(!server.user("alice@example.com").await.unwrap().mfa_enabled);
+    assert_eq!(
+        super::email::notices(&server, "alice@example.com"),
+        ["Two-factor authentication was turned off"]
+    );
     let settings = client.get("/users/settings").await;
     assert_eq!(
         settings.text_of("mfa-state").as_deref(),

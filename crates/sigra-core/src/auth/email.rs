@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::{Auth, AuthError, delta, is_valid_email, normalize_email};
-use crate::mail::{Email, link_email};
+use crate::mail::{Email, link_email, notice_email};
 use crate::model::{AuditAction, AuditEvent, EmailToken, User};
 use crate::store::StoreError;
 use crate::token::{RawToken, TokenContext};
@@ -49,7 +49,65 @@ const CANCEL_DELETION: Template = Template {
     action: "Cancel the deletion",
 };
 
+/// A notice to an account's owner about a change made to it (ASVS 6.3.7).
+pub(super) struct Notice {
+    /// For logs and metrics.
+    kind: &'static str,
+    subject: &'static str,
+    what: &'static str,
+}
+
+pub(super) const PASSWORD_CHANGED: Notice = Notice {
+    kind: "password_changed",
+    subject: "Your password was changed",
+    what: "The password of your Sigra account was changed, and every other session was signed out.",
+};
+
+const PASSWORD_RESET: Notice = Notice {
+    kind: "password_reset",
+    subject: "Your password was reset",
+    what: "The password of your Sigra account was reset with a link sent to this address, \
+           and every session was signed out.",
+};
+
+const EMAIL_CHANGED: Notice = Notice {
+    kind: "email_changed",
+    subject: "Your email address was changed",
+    what: "Your Sigra account now uses another email address; this address no longer \
+           receives its messages or signs in to it.",
+};
+
+pub(super) const MFA_DISABLED: Notice = Notice {
+    kind: "mfa_disabled",
+    subject: "Two-factor authentication was turned off",
+    what: "Two-factor authentication was turned off for your Sigra account: signing in \
+           now needs only the password.",
+};
+
 impl Auth {
+    /// Tells `to` about `notice`, recorded as audit `event`. Never fails the
+    /// change it reports (that change is already made): a delivery problem is
+    /// logged, without the address.
+    pub(super) async fn notify(&self, to: &str, notice: &Notice, event: &AuditEvent) {
+        let email = notice_email(
+            to,
+            notice.subject,
+            notice.what,
+            format!("notice-{}", event.id.simple()),
+        );
+        match self.inner.mailer.send(email).await {
+            Ok(()) => {
+                tracing::info!(name: "sigra.mail.enqueued", context = "notice", notice = notice.kind)
+            }
+            Err(e) => tracing::warn!(
+                name: "sigra.mail.notice",
+                outcome = "error",
+                notice = notice.kind,
+                error = %e
+            ),
+        }
+    }
+
     /// `PUBLIC_URL` + `path` + the token: the only secret a message carries.
     fn link(&self, path: &str, token: &RawToken) -> String {
         let base = self.inner.config.public_url.as_str().trim_end_matches('/');
@@ -214,13 +272,13 @@ impl Auth {
         let cleared = self.inner.store.clear_login_failures(token.user_id).await;
         self.evict_user(token.user_id);
         cleared?;
-        self.audit(
-            AuditEvent::new(AuditAction::PasswordReset, Some(token.user_id), now)
-                .with("sessions_deleted", ended.to_string()),
-        )
-        .await?;
+        let event = AuditEvent::new(AuditAction::PasswordReset, Some(token.user_id), now)
+            .with("sessions_deleted", ended.to_string());
+        self.audit(event.clone()).await?;
         tracing::info!(name: "sigra.auth.reset_password", outcome = "ok");
-        self.load_user(token.user_id).await
+        let user = self.load_user(token.user_id).await?;
+        self.notify(&user.email, &PASSWORD_RESET, &event).await;
+        Ok(user)
     }
 
     /// Asks to move the account to `new_email`: checks the current password,
@@ -251,6 +309,10 @@ impl Auth {
         let token = self
             .take_token(presented, TokenContext::ChangeEmail)
             .await?;
+        let before = self.load_user(token.user_id).await.map_err(|e| match e {
+            AuthError::UserNotFound => AuthError::InvalidToken,
+            e => e,
+        })?;
         let now = self.now();
         let changed = self
             .inner
@@ -264,12 +326,11 @@ impl Auth {
             Err(StoreError::NotFound(_)) => return Err(AuthError::InvalidToken),
             Err(e) => return Err(e.into()),
         }
-        self.audit(AuditEvent::new(
-            AuditAction::EmailChanged,
-            Some(token.user_id),
-            now,
-        ))
-        .await?;
+        let event = AuditEvent::new(AuditAction::EmailChanged, Some(token.user_id), now);
+        self.audit(event.clone()).await?;
+        // The old address hears of it: if the change was not the owner's,
+        // that is where the owner still reads mail.
+        self.notify(&before.email, &EMAIL_CHANGED, &event).await;
         self.load_user(token.user_id).await
     }
 

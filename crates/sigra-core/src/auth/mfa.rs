@@ -312,13 +312,11 @@ impl Auth {
         let disabled = self.inner.store.disable_mfa(user.id).await;
         self.evict_user(user.id);
         disabled?;
-        self.audit(AuditEvent::new(
-            AuditAction::MfaDisable,
-            Some(user.id),
-            self.now(),
-        ))
-        .await?;
+        let event = AuditEvent::new(AuditAction::MfaDisable, Some(user.id), self.now());
+        self.audit(event.clone()).await?;
         tracing::info!(name: "sigra.mfa.disable", outcome = "ok");
+        self.notify(&user.email, &super::email::MFA_DISABLED, &event)
+            .await;
         Ok(())
     }
 }
