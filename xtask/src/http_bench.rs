@@ -120,7 +120,8 @@ fn curl(args: &[&str]) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// Registers a user through the real form and returns the `_sigra_session` cookie value.
+/// Registers a user through the real form, opens the page it redirects to,
+/// and returns the `_sigra_session` cookie value the browser then holds.
 fn signed_in_cookie(base: &str, jar: &Path) -> Result<String> {
     let jar = jar.to_str().ok_or("non-UTF-8 temp path")?;
     let page = curl(&["-c", jar, "-b", jar, &format!("{base}/users/register")])?;
@@ -150,6 +151,11 @@ fn signed_in_cookie(base: &str, jar: &Path) -> Result<String> {
     if status != "303" {
         return Err(format!("registration answered {status}, expected 303"));
     }
+    // Follow the redirect as a browser would: the page shows the welcome
+    // message once and answers with the cookie a signed-in browser then keeps
+    // sending. (The cookie straight from the registration still carries that
+    // message, so every request would show it and re-sign the cookie.)
+    curl(&["-c", jar, "-b", jar, "-o", "/dev/null", &format!("{base}/")])?;
     let cookies =
         fs::read_to_string(jar).map_err(|e| format!("cannot read the cookie jar: {e}"))?;
     cookies

@@ -186,6 +186,10 @@ pub const ENV_VARS: &[(&str, &str)] = &[
         "maximum password length in characters (default 256)",
     ),
     (
+        "SIGRA_PASSWORD_REJECT_COMMON",
+        "refuse the 20,000 most common passwords at registration, change and reset: on/off (default on)",
+    ),
+    (
         "SIGRA_LOCKOUT_THRESHOLD",
         "failed log-ins before the account is locked (default 5)",
     ),
@@ -247,6 +251,7 @@ const REVOCATION_POLL: &str = "SIGRA_REVOCATION_POLL";
 const REVOCATION_LISTEN: &str = "SIGRA_REVOCATION_LISTEN";
 const PASSWORD_MIN_LENGTH: &str = "SIGRA_PASSWORD_MIN_LENGTH";
 const PASSWORD_MAX_LENGTH: &str = "SIGRA_PASSWORD_MAX_LENGTH";
+const PASSWORD_REJECT_COMMON: &str = "SIGRA_PASSWORD_REJECT_COMMON";
 const LOCKOUT_THRESHOLD: &str = "SIGRA_LOCKOUT_THRESHOLD";
 const LOCKOUT_DURATION: &str = "SIGRA_LOCKOUT_DURATION";
 const MFA_ISSUER: &str = "SIGRA_MFA_ISSUER";
@@ -692,6 +697,8 @@ pub struct Config {
     pub password_min_length: usize,
     /// Maximum password length in characters (default 256).
     pub password_max_length: usize,
+    /// Refuse the 20,000 most common passwords (default true).
+    pub password_reject_common: bool,
     /// Failed log-ins before the account is locked (default 5).
     pub lockout_threshold: u32,
     /// How long a lockout lasts (default 15 minutes).
@@ -826,6 +833,9 @@ impl Config {
         }
         if let Some(n) = r.number(PASSWORD_MAX_LENGTH, length) {
             b.password_max_length = n;
+        }
+        if let Some(on) = r.switch(PASSWORD_REJECT_COMMON) {
+            b.password_reject_common = on;
         }
         if let Some(n) = r.number(
             LOCKOUT_THRESHOLD,
@@ -967,6 +977,7 @@ impl fmt::Debug for Config {
             .field("revocation_listen", &self.revocation_listen)
             .field("password_min_length", &self.password_min_length)
             .field("password_max_length", &self.password_max_length)
+            .field("password_reject_common", &self.password_reject_common)
             .field("lockout_threshold", &self.lockout_threshold)
             .field("lockout_duration", &Canonical(self.lockout_duration))
             .field("mfa_issuer", &self.mfa_issuer)
@@ -1036,6 +1047,7 @@ pub struct ConfigBuilder {
     revocation_listen: bool,
     password_min_length: usize,
     password_max_length: usize,
+    password_reject_common: bool,
     lockout_threshold: u32,
     lockout_duration: Duration,
     mfa_issuer: String,
@@ -1103,6 +1115,7 @@ impl ConfigBuilder {
             revocation_listen: true,
             password_min_length: 8,
             password_max_length: 256,
+            password_reject_common: true,
             lockout_threshold: 5,
             lockout_duration: minutes(15),
             mfa_issuer: "Sigra".to_owned(),
@@ -1218,6 +1231,8 @@ impl ConfigBuilder {
         password_min_length: usize;
         /// `SIGRA_PASSWORD_MAX_LENGTH`: maximum password length (at least the minimum).
         password_max_length: usize;
+        /// `SIGRA_PASSWORD_REJECT_COMMON`: refuse the 20,000 most common passwords.
+        password_reject_common: bool;
         /// `SIGRA_LOCKOUT_THRESHOLD`: failed log-ins before lockout (at least 1).
         lockout_threshold: u32;
         /// `SIGRA_LOCKOUT_DURATION`: how long a lockout lasts.
@@ -1759,6 +1774,7 @@ fn validate(b: ConfigBuilder) -> Result<Config, ConfigErrors> {
         revocation_listen: b.revocation_listen,
         password_min_length: b.password_min_length,
         password_max_length: b.password_max_length,
+        password_reject_common: b.password_reject_common,
         lockout_threshold: b.lockout_threshold,
         lockout_duration: b.lockout_duration,
         mfa_issuer: b.mfa_issuer,
@@ -2021,6 +2037,7 @@ mod tests {
         assert!(c.revocation_listen);
         assert_eq!(c.password_min_length, 8);
         assert_eq!(c.password_max_length, 256);
+        assert!(c.password_reject_common);
         assert_eq!(c.lockout_threshold, 5);
         assert_eq!(c.lockout_duration, minutes(15));
         assert_eq!(c.mfa_issuer, "Sigra");
@@ -2190,6 +2207,9 @@ mod tests {
             }),
             PASSWORD_MAX_LENGTH => (one(PASSWORD_MAX_LENGTH, "128"), |c| {
                 c.password_max_length == 128
+            }),
+            PASSWORD_REJECT_COMMON => (one(PASSWORD_REJECT_COMMON, "off"), |c| {
+                !c.password_reject_common
             }),
             LOCKOUT_THRESHOLD => (one(LOCKOUT_THRESHOLD, "3"), |c| c.lockout_threshold == 3),
             LOCKOUT_DURATION => (one(LOCKOUT_DURATION, "1h"), |c| {

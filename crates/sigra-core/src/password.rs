@@ -22,6 +22,7 @@
 //! ```
 
 use std::cell::RefCell;
+use std::collections::HashSet;
 use std::error::Error as StdError;
 use std::fmt;
 use std::sync::OnceLock;
@@ -30,7 +31,7 @@ use argon2::password_hash::{Output, ParamsString, PasswordHash as PhcHash, Salt,
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use secrecy::{ExposeSecret, SecretString};
 use thiserror::Error;
-use zeroize::Zeroize;
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::random::{self, RandomError};
 
@@ -135,6 +136,10 @@ pub enum PasswordError {
         /// The maximum length, in characters (Unicode scalar values).
         max: usize,
     },
+    /// The password is one of the 20,000 most common ones (compared without
+    /// case and surrounding spaces), which guessing attacks try first.
+    #[error("password is one of the most commonly used passwords; choose one that is less common")]
+    TooCommon,
     /// A stored hash is not a PHC string this hasher can verify (wrong
     /// format, missing salt or output, an algorithm other than Argon2, or
     /// costs beyond 1 GiB of memory or 64 passes and beyond the current
@@ -573,8 +578,9 @@ impl PasswordHasher for Argon2Hasher {
     }
 }
 
-/// Password length rules, counted in characters (Unicode scalar values), not
-/// bytes.
+/// The rules a new password must meet: a length, counted in characters
+/// (Unicode scalar values), not bytes, and not being a common password. There
+/// are no composition rules (ASVS 6.2.5).
 ///
 /// The maximum also bounds the work an attacker can make a login do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -583,35 +589,55 @@ pub struct PasswordPolicy {
     pub min_length: usize,
     /// The most characters a password may have.
     pub max_length: usize,
+    /// Refuse the 20,000 most common passwords ([`is_common_password`]).
+    pub reject_common: bool,
 }
 
 impl Default for PasswordPolicy {
-    /// 8 to 256 characters.
+    /// 8 to 256 characters, common passwords refused.
     fn default() -> Self {
         Self {
             min_length: 8,
             max_length: 256,
+            reject_common: true,
         }
     }
 }
 
+/// The common-password list: 20,000 passwords seen most often in breach
+/// corpora, lowercased, one per line (see `data/common-passwords.LICENSE`).
+const COMMON_PASSWORDS: &str = include_str!("../data/common-passwords.txt");
+
+/// Whether `password`, without case and surrounding whitespace, is on the
+/// list of the 20,000 most common passwords. The list is loaded into a set
+/// on first use (well under a megabyte); later checks are one hash lookup.
+#[must_use]
+pub fn is_common_password(password: &str) -> bool {
+    static SET: OnceLock<HashSet<&'static str>> = OnceLock::new();
+    let set = SET.get_or_init(|| COMMON_PASSWORDS.lines().collect());
+    let candidate = Zeroizing::new(password.trim().to_lowercase());
+    set.contains(candidate.as_str())
+}
+
 impl PasswordPolicy {
-    /// The policy configured by `SIGRA_PASSWORD_MIN_LENGTH` and
-    /// `SIGRA_PASSWORD_MAX_LENGTH`.
+    /// The policy configured by `SIGRA_PASSWORD_MIN_LENGTH`,
+    /// `SIGRA_PASSWORD_MAX_LENGTH` and `SIGRA_PASSWORD_REJECT_COMMON`.
     #[must_use]
     pub fn from_config(config: &crate::config::Config) -> Self {
         Self {
             min_length: config.password_min_length,
             max_length: config.password_max_length,
+            reject_common: config.password_reject_common,
         }
     }
 
-    /// Checks the length of a new password.
+    /// Checks a new password.
     ///
     /// # Errors
     ///
-    /// [`PasswordError::TooShort`] or [`PasswordError::TooLong`], whose
-    /// messages can be shown to the user as they are.
+    /// [`PasswordError::TooShort`], [`PasswordError::TooLong`] or
+    /// [`PasswordError::TooCommon`], whose messages can be shown to the user
+    /// as they are.
     pub fn validate(&self, password: &SecretString) -> Result<(), PasswordError> {
         // Count at most max + 1 characters: enough to decide, and bounded.
         let chars = password
@@ -628,6 +654,9 @@ impl PasswordPolicy {
             return Err(PasswordError::TooLong {
                 max: self.max_length,
             });
+        }
+        if self.reject_common && is_common_password(password.expose_secret()) {
+            return Err(PasswordError::TooCommon);
         }
         Ok(())
     }
@@ -961,18 +990,57 @@ mod tests {
             policy,
             PasswordPolicy {
                 min_length: 8,
-                max_length: 256
+                max_length: 256,
+                reject_common: true,
             }
         );
-        let err = policy.validate(&secret(&"a".repeat(7))).unwrap_err();
+        let err = policy.validate(&secret(&"b".repeat(7))).unwrap_err();
         assert!(matches!(err, PasswordError::TooShort { min: 8 }));
         assert_eq!(err.to_string(), "password must be at least 8 characters");
-        policy.validate(&secret(&"a".repeat(8))).unwrap();
+        policy.validate(&secret("zq8vx-wk")).unwrap();
         policy.validate(&secret(&"a".repeat(256))).unwrap();
         let err = policy.validate(&secret(&"a".repeat(257))).unwrap_err();
         assert!(matches!(err, PasswordError::TooLong { max: 256 }));
         assert_eq!(err.to_string(), "password must be at most 256 characters");
         policy.validate(&secret(&"a".repeat(100_000))).unwrap_err();
+    }
+
+    #[test]
+    fn common_passwords_are_refused_whatever_their_case_and_spacing() {
+        let policy = PasswordPolicy::default();
+        for common in [
+            "password",
+            "12345678",
+            "PassWord",
+            "  iloveyou ",
+            "P@ssw0rd",
+            "aaaaaaaa",
+        ] {
+            let err = policy.validate(&secret(common)).unwrap_err();
+            assert!(matches!(err, PasswordError::TooCommon), "{common:?}");
+        }
+        assert!(
+            PasswordPolicy::default()
+                .validate(&secret("password"))
+                .unwrap_err()
+                .to_string()
+                .starts_with("password is one of the most commonly used passwords")
+        );
+        // Long enough and not on the list.
+        policy
+            .validate(&secret("correct horse battery staple"))
+            .unwrap();
+        policy.validate(&secret("password but longer")).unwrap();
+        // The list has 20,000-odd entries, all lowercase, and is really used.
+        assert!(COMMON_PASSWORDS.lines().count() > 19_000);
+        assert!(COMMON_PASSWORDS.lines().all(|l| l == l.to_lowercase()));
+        assert!(is_common_password("qwertyuiop"));
+        // Switched off, only the length counts.
+        let lenient = PasswordPolicy {
+            reject_common: false,
+            ..policy
+        };
+        lenient.validate(&secret("password")).unwrap();
     }
 
     #[test]
@@ -1000,6 +1068,7 @@ mod tests {
         let custom = PasswordPolicy {
             min_length: 2,
             max_length: 3,
+            reject_common: true,
         };
         custom.validate(&secret("日本")).unwrap();
         custom.validate(&secret("日本語")).unwrap();

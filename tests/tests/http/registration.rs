@@ -55,7 +55,7 @@ pub(crate) async fn invalid_registrations_are_422_and_store_nothing(backend: Bac
     let mut client = server.client();
     client.get("/users/register").await;
 
-    let cases: [(&str, Fields, &str); 4] = [
+    let cases: [(&str, Fields, &str); 5] = [
         (
             "invalid email",
             &[("email", "not-an-email"), ("password", PASSWORD)],
@@ -65,6 +65,11 @@ pub(crate) async fn invalid_registrations_are_422_and_store_nothing(backend: Bac
             "short password",
             &[("email", "short@example.com"), ("password", "1234567")],
             "Password must be at least 8 characters.",
+        ),
+        (
+            "common password",
+            &[("email", "common@example.com"), ("password", "Password123")],
+            "Password is one of the most commonly used passwords; choose one that is less common.",
         ),
         (
             "duplicate email (any case)",
