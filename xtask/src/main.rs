@@ -438,7 +438,9 @@ fn write_section(file: &Path, name: &str, body: &str) -> Result {
 /// starts (and kills) a PostgreSQL of its own from Debian's binaries.
 fn chaos() -> Result {
     // `--workspace`, as in the test step, so features resolve the same way
-    // and nothing is rebuilt.
+    // and nothing is rebuilt. Two test binaries: the suite's `chaos` module
+    // and `sigra-cli`'s crash test (it needs Cargo to build `sigra` for it);
+    // the filters pick their tests.
     step(
         "chaos",
         "cargo",
@@ -449,26 +451,17 @@ fn chaos() -> Result {
             "--locked",
             "--test",
             "suite",
-            "chaos::",
-        ],
-        &[],
-        "read the failing test's output above. The chaos tests run PostgreSQL's own initdb and pg_ctl \
-         from /usr/lib/postgresql/*/bin (Debian's `postgresql` package), as the `postgres` user when run as root.",
-    )?;
-    step(
-        "crash",
-        "cargo",
-        &[
-            "test",
-            "--workspace",
-            "--all-features",
-            "--locked",
             "--test",
             "crash",
+            "--",
+            "chaos::",
+            "sigkill",
         ],
         &[],
-        "read the failing test's output above: it runs `sigra serve` (built by Cargo for the test), \
-         kills it with SIGKILL mid-burst and checks the SQLite file it leaves.",
+        "read the failing test's output above. The outage test runs PostgreSQL's own initdb and pg_ctl \
+         from /usr/lib/postgresql/*/bin (Debian's `postgresql` package), as the `postgres` user when run \
+         as root; the crash test runs `sigra serve` (built by Cargo for it), kills it with SIGKILL \
+         mid-burst and checks the SQLite file it leaves.",
     )
 }
 

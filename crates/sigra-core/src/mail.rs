@@ -170,7 +170,6 @@ pub fn link_email(
     link: &str,
     idempotency_key: String,
 ) -> Email {
-    let escape = escape_html;
     Email {
         to: to.to_owned(),
         subject: subject.to_owned(),
@@ -179,9 +178,9 @@ pub fn link_email(
         ),
         html: format!(
             "<p>{}</p><p><a href=\"{}\">{}</a></p><p>If you did not ask for this, ignore this message.</p>",
-            escape(intro),
-            escape(link),
-            escape(action)
+            escape_html(intro),
+            escape_html(link),
+            escape_html(action)
         ),
         idempotency_key,
     }
