@@ -235,6 +235,22 @@ fn wrk_with(url: &str, cookie: Option<&str>, connections: &str, duration: &str) 
     Ok(Load { rps, p99_ms })
 }
 
+/// The URL of an empty database for one benchmark: PostgreSQL database
+/// `pg_name` dropped and created again, or the SQLite file `sqlite` (and its
+/// WAL files) removed.
+fn fresh_database(is_pg: bool, pg_name: &str, sqlite: &Path) -> Result<String> {
+    if is_pg {
+        postgres_database(pg_name, false)?;
+        postgres_database(pg_name, true)?;
+        Ok(POSTGRES_URL.replace("/test", &format!("/{pg_name}")))
+    } else {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = fs::remove_file(format!("{}{suffix}", sqlite.display()));
+        }
+        Ok(format!("sqlite://{}", sqlite.display()))
+    }
+}
+
 fn postgres_database(name: &str, create: bool) -> Result {
     let sql = if create {
         format!("CREATE DATABASE {name}")
@@ -591,17 +607,8 @@ pub(crate) fn run() -> Result {
     fs::create_dir_all(&work).map_err(|e| format!("cannot create {}: {e}", work.display()))?;
 
     let pg_name = format!("sigra_bench_{}", std::process::id());
-    let pg_url = POSTGRES_URL.replace("/test", &format!("/{pg_name}"));
     let fresh = |is_pg: bool, name: &str| -> Result<String> {
-        if is_pg {
-            postgres_database(&pg_name, false)?;
-            postgres_database(&pg_name, true)?;
-            Ok(pg_url.clone())
-        } else {
-            let path = work.join(format!("{name}.sqlite"));
-            let _ = fs::remove_file(&path);
-            Ok(format!("sqlite://{}", path.display()))
-        }
+        fresh_database(is_pg, &pg_name, &work.join(format!("{name}.sqlite")))
     };
 
     let mut rows = Vec::new();

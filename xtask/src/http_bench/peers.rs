@@ -28,8 +28,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use super::{
-    EMAIL, Jar, Load, PASSWORD, Server, THREADS, csrf_of, form_encode, free_port, log_in, need,
-    pause, postgres_database, request, signed_in_cookie, start,
+    EMAIL, Jar, Load, PASSWORD, Server, THREADS, csrf_of, form_encode, free_port, fresh_database,
+    log_in, need, pause, postgres_database, request, signed_in_cookie, start,
 };
 use crate::{POSTGRES_URL, Result, step, wait_for, workspace_root};
 
@@ -488,15 +488,7 @@ fn flood(bins: &Binaries, work: &Path, seconds: u64) -> Result<String> {
     let mut rows = Vec::new();
     let pg_name = format!("sigra_bench_flood_{}", std::process::id());
     for (label, is_pg) in [("SQLite (file)", false), ("PostgreSQL", true)] {
-        let url = if is_pg {
-            postgres_database(&pg_name, false)?;
-            postgres_database(&pg_name, true)?;
-            POSTGRES_URL.replace("/test", &format!("/{pg_name}"))
-        } else {
-            let path = work.join("flood.sqlite");
-            let _ = fs::remove_file(&path);
-            format!("sqlite://{}", path.display())
-        };
+        let url = fresh_database(is_pg, &pg_name, &work.join("flood.sqlite"))?;
         let port = free_port()?;
         let base = format!("http://127.0.0.1:{port}");
         let server = start(
@@ -650,15 +642,7 @@ fn enumeration(bins: &Binaries, work: &Path) -> Result<String> {
     let mut rows = Vec::new();
     let pg_name = format!("sigra_bench_enum_{}", std::process::id());
     for (label, is_pg) in [("SQLite (file)", false), ("PostgreSQL", true)] {
-        let url = if is_pg {
-            postgres_database(&pg_name, false)?;
-            postgres_database(&pg_name, true)?;
-            POSTGRES_URL.replace("/test", &format!("/{pg_name}"))
-        } else {
-            let path = work.join("enumeration.sqlite");
-            let _ = fs::remove_file(&path);
-            format!("sqlite://{}", path.display())
-        };
+        let url = fresh_database(is_pg, &pg_name, &work.join("enumeration.sqlite"))?;
         let port = free_port()?;
         let server = start(
             &bins.sigra,
