@@ -1,5 +1,6 @@
 //! Sigra's one integration-test binary (STYLE.md §7): modules by purpose.
 //!
+//! - `architecture`: invariants of the source tree (no module imports a module that imports it).
 //! - `conformance`: the store conformance suite, written once and run on every backend.
 //! - `http`: the demo app over a real socket, driven by a cookie-keeping client; every
 //!   test runs on SQLite (file) and PostgreSQL.
@@ -17,6 +18,7 @@
 // `#[test]` functions themselves: a panic here is a failing test, which is the point.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod architecture;
 mod browser;
 mod chaos;
 mod conformance;
