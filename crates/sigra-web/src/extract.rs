@@ -3,31 +3,24 @@
 use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
-use axum::response::{IntoResponse, Redirect, Response};
+use http::Method;
 use http::request::Parts;
-use http::{Method, StatusCode};
 use sigra_core::auth::AuthError;
 use sigra_core::model::{Session, SessionKind, User};
 use sigra_core::token::RawToken;
 
 use crate::cookies::{self, Flash, FlashKind, SessionCookie};
+use crate::rejection::{CurrentUserRejection, MissingLayer, Unauthenticated};
 use crate::state::{CurrentScope, RememberAction, RequestState};
 
-/// Where signed-out visitors are sent.
-pub const LOG_IN_PATH: &str = "/users/log-in";
-
-fn state(parts: &Parts) -> Result<Arc<RequestState>, Response> {
+fn state(parts: &Parts) -> Result<Arc<RequestState>, MissingLayer> {
     parts
         .extensions
         .get::<Arc<RequestState>>()
         .cloned()
         .ok_or_else(|| {
             tracing::error!("a Sigra extractor was used on a route without SigraLayer");
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "authentication is not configured for this route (add Sigra::layer)",
-            )
-                .into_response()
+            MissingLayer
         })
 }
 
@@ -43,7 +36,7 @@ pub struct CurrentUser {
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for CurrentUser {
-    type Rejection = Response;
+    type Rejection = CurrentUserRejection;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         let state = state(parts)?;
@@ -59,7 +52,7 @@ impl<S: Send + Sync> FromRequestParts<S> for CurrentUser {
                 inner.dirty = true;
             }
         }
-        Err(Redirect::to(LOG_IN_PATH).into_response())
+        Err(Unauthenticated.into())
     }
 }
 
@@ -68,7 +61,7 @@ impl<S: Send + Sync> FromRequestParts<S> for CurrentUser {
 pub struct MaybeUser(pub Option<User>);
 
 impl<S: Send + Sync> FromRequestParts<S> for MaybeUser {
-    type Rejection = Response;
+    type Rejection = MissingLayer;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         Ok(Self(state(parts)?.lock().scope.user.clone()))
@@ -83,7 +76,7 @@ pub struct AuthSession {
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for AuthSession {
-    type Rejection = Response;
+    type Rejection = MissingLayer;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         Ok(Self {

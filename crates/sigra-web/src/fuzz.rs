@@ -10,7 +10,7 @@ use sigra_core::keys::KeyRing;
 use sigra_core::signing::MessageSigner;
 
 use crate::cookies::{self, REMEMBER_PURPOSE, SESSION_PURPOSE, SessionCookie};
-use crate::layer;
+use crate::csrf;
 
 /// What the session and remember-me cookies of a request decoded to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,5 +50,5 @@ pub fn decode_request_cookies(
 
 /// Whether a form body passes the layer's CSRF check for `expected`.
 pub fn form_csrf_matches(body: &[u8], expected: &str) -> bool {
-    layer::form_csrf_matches(body, expected)
+    csrf::form_csrf_matches(body, expected)
 }

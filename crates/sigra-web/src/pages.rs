@@ -7,7 +7,7 @@ use axum::response::Html;
 use sigra_core::model::Session;
 
 use crate::cookies::{Flash, FlashKind};
-use crate::layer::CSRF_FIELD;
+use crate::csrf::CSRF_FIELD;
 
 /// The stylesheet, served at `/sigra/style.css`.
 pub(crate) const STYLESHEET: &str = "\

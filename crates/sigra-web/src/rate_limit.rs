@@ -1,217 +1,53 @@
-//! The in-memory rate limiter (one node) and the middleware that applies a rule to a route.
+//! Rate limits on routes: the check a handler runs, the middleware that
+//! limits a route by client IP, and the in-memory limiter (one node).
 //!
-//! [`MemoryRateLimiter`] implements the core [`RateLimiter`] port with fixed
-//! windows measured against the `now` it is given (so tests drive time, and
-//! its behaviour matches the Redis backend's `INCR` + `PEXPIRE` windows
-//! exactly). Counters live in 16 mutex-guarded shards; expired windows are
-//! pruned as the map grows, so a flood of distinct keys cannot grow memory
-//! without bound.
+//! [`MemoryRateLimiter`] implements the core [`RateLimiter`] port with
+//! fixed windows measured against the `now` it is given; the Redis backend
+//! (feature `redis`, `redis_limiter`) shares the same windows between
+//! nodes. A refused hit is a [`RateLimitRejection`]: 429 with `Retry-After`
+//! over the limit, 503 when the backend cannot count.
 //!
-//! We chose this over `governor`: governor's GCRA reads its own monotonic
-//! clock, which breaks the port's "time is a parameter" rule, and its
-//! semantics would differ from the Redis backend's windows.
+//! [`RateLimiter`]: sigra_core::rate_limit::RateLimiter
 
-use std::collections::HashMap;
-use std::collections::hash_map::DefaultHasher;
-use std::hash::{Hash, Hasher};
-use std::sync::Mutex;
-use std::time::Duration;
-
-use async_trait::async_trait;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, TimeDelta, Utc};
-use http::StatusCode;
-use http::header::{HeaderValue, RETRY_AFTER};
-use sigra_core::rate_limit::{
-    RateDecision, RateLimitAction, RateLimitError, RateLimitRule, RateLimiter, rate_limit_key,
-};
+use sigra_core::rate_limit::{RateDecision, RateLimitAction};
 
-use crate::Sigra;
-use crate::layer::client_ip;
-use crate::pages;
-
-const SHARDS: usize = 16;
-/// Prune a shard when it holds more than this many counters.
-const PRUNE_AT: usize = 4096;
-
-#[derive(Debug, Clone, Copy)]
-struct Window {
-    started: DateTime<Utc>,
-    period: TimeDelta,
-    hits: u32,
-}
-
-/// Fixed-window counters in process memory. Suitable for one node; use the
-/// Redis backend when several nodes share the limits.
-#[derive(Debug)]
-pub struct MemoryRateLimiter {
-    shards: Vec<Mutex<HashMap<String, Window>>>,
-}
-
-impl Default for MemoryRateLimiter {
-    fn default() -> Self {
-        Self {
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
-        }
-    }
-}
-
-impl MemoryRateLimiter {
-    /// An empty limiter.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// How many counters are held (for tests and metrics).
-    pub fn len(&self) -> usize {
-        self.shards
-            .iter()
-            .map(|s| s.lock().map_or(0, |m| m.len()))
-            .sum()
-    }
-
-    /// Whether no counter is held.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    pub(crate) fn decide(
-        &self,
-        rule: &RateLimitRule,
-        key: &str,
-        now: DateTime<Utc>,
-    ) -> RateDecision {
-        let key = rate_limit_key(rule, key);
-        let mut hasher = DefaultHasher::new();
-        key.hash(&mut hasher);
-        let shard = &self.shards[(hasher.finish() as usize) % SHARDS];
-        let mut map = shard
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let period = TimeDelta::from_std(rule.limit.period).unwrap_or(TimeDelta::MAX);
-        if map.len() > PRUNE_AT {
-            map.retain(|_, w| now - w.started < w.period);
-        }
-        let fresh = Window {
-            started: now,
-            period,
-            hits: 0,
-        };
-        let window = map.entry(key).or_insert(fresh);
-        if now - window.started >= period {
-            *window = fresh;
-        }
-        if window.hits >= rule.limit.count {
-            let left = (window.started + period - now)
-                .to_std()
-                .unwrap_or(Duration::from_secs(1));
-            return RateDecision::Limited {
-                retry_after: left.max(Duration::from_millis(1)).min(rule.limit.period),
-            };
-        }
-        window.hits += 1;
-        RateDecision::Allowed {
-            remaining: rule.limit.count - window.hits,
-        }
-    }
-}
-
-#[async_trait]
-impl RateLimiter for MemoryRateLimiter {
-    async fn hit(
-        &self,
-        rule: &RateLimitRule,
-        key: &str,
-        now: DateTime<Utc>,
-    ) -> Result<RateDecision, RateLimitError> {
-        Ok(self.decide(rule, key, now))
-    }
-}
-
-/// The limiter `config` calls for: Redis when `REDIS_URL` is set, in memory otherwise.
-///
-/// A `REDIS_URL` this build cannot use (`rediss://`, or the `redis` feature
-/// turned off) is logged as an error and the in-memory limiter is used: the
-/// limits still hold on each node, they are just not shared.
-pub(crate) fn limiter_for(config: &sigra_core::config::Config) -> std::sync::Arc<dyn RateLimiter> {
-    use secrecy::ExposeSecret as _;
-    let Some(url) = config.redis_url.as_ref() else {
-        return std::sync::Arc::new(MemoryRateLimiter::new());
-    };
-    #[cfg(feature = "redis")]
-    match crate::redis_limiter::RedisRateLimiter::new(url.expose_secret()) {
-        Ok(limiter) => return std::sync::Arc::new(limiter),
-        Err(e) => tracing::error!(
-            name: "sigra.rate_limit.redis",
-            outcome = "unusable_url",
-            error = %std::error::Error::source(&e).map_or_else(|| e.to_string(), |s| s.to_string()),
-            "REDIS_URL cannot be used: rate limits are counted on each node separately"
-        ),
-    }
-    #[cfg(not(feature = "redis"))]
-    {
-        let _ = url.expose_secret();
-        tracing::error!(
-            name: "sigra.rate_limit.redis",
-            outcome = "feature_disabled",
-            "REDIS_URL is set but sigra-web was built without its `redis` feature: \
-             rate limits are counted on each node separately"
-        );
-    }
-    std::sync::Arc::new(MemoryRateLimiter::new())
-}
+use crate::layer::client::{client_ip, peer_ip};
+pub use crate::memory_limiter::MemoryRateLimiter;
+use crate::rejection::{RateLimitRejection, RateLimited, Unavailable};
+use crate::sigra::Sigra;
 
 /// Counts a refused request in `sigra_rate_limited_total{action}` (with the `metrics` feature).
-pub(crate) fn count_limited(action: RateLimitAction) {
+fn count_limited(action: RateLimitAction) {
     #[cfg(feature = "metrics")]
     metrics::counter!("sigra_rate_limited_total", "action" => action.name()).increment(1);
     #[cfg(not(feature = "metrics"))]
     let _ = action;
 }
 
-/// The 429 response, with `Retry-After` in whole seconds (at least 1).
-pub(crate) fn too_many(retry_after: Duration) -> Response {
-    let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
-    let mut response = (
-        StatusCode::TOO_MANY_REQUESTS,
-        pages::error_page(
-            "Too many requests",
-            "Too many attempts. Please wait a little and try again.",
-        ),
-    )
-        .into_response();
-    if let Ok(value) = HeaderValue::from_str(&secs.max(1).to_string()) {
-        response.headers_mut().insert(RETRY_AFTER, value);
-    }
-    response
-}
-
 /// Counts one hit of `action` for `key` (an IP, an email as submitted, or a
-/// user id, as the action's rule says). `Err` is the response to send
-/// instead: 429 with `Retry-After` when over the limit, 503 when the
-/// backend cannot count (an uncountable hit is never let through unlimited).
+/// user id, as the action's rule says). `Err` is the refusal to send
+/// instead: [`RateLimited`] when over the limit, [`Unavailable::RateLimiter`]
+/// when the backend cannot count (an uncountable hit is never let through
+/// unlimited).
 pub(crate) async fn check(
     sigra: &Sigra,
     action: RateLimitAction,
     key: &str,
-) -> Result<(), Response> {
+) -> Result<(), RateLimitRejection> {
     let rule = sigra.auth().config().rate_limits.rule(action);
     match sigra.limiter().hit(&rule, key, sigra.auth().now()).await {
         Ok(RateDecision::Allowed { .. }) => Ok(()),
         Ok(RateDecision::Limited { retry_after }) => {
             tracing::info!(name: "sigra.rate_limit", action = action.name(), outcome = "limited");
             count_limited(action);
-            Err(too_many(retry_after))
+            Err(RateLimitRejection::Limited(RateLimited { retry_after }))
         }
         Err(e) => {
             tracing::error!(name: "sigra.rate_limit", action = action.name(), outcome = "error", error = %e);
-            Err((
-                StatusCode::SERVICE_UNAVAILABLE,
-                pages::error_page("Temporarily unavailable", "Please try again shortly."),
-            )
-                .into_response())
+            Err(RateLimitRejection::Unavailable(Unavailable::RateLimiter))
         }
     }
 }
@@ -225,76 +61,11 @@ pub async fn limit_by_ip(
     request: Request,
     next: Next,
 ) -> Response {
-    let peer = request
-        .extensions()
-        .get::<ConnectInfo<std::net::SocketAddr>>()
-        .map(|c| c.0.ip());
-    let key = client_ip(&sigra, request.headers(), peer)
+    let proxies = &sigra.auth().config().trusted_proxies;
+    let key = client_ip(proxies, request.headers(), peer_ip(&request))
         .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
     match check(&sigra, action, &key).await {
         Ok(()) => next.run(request).await,
-        Err(response) => response,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use chrono::TimeZone;
-    use sigra_core::rate_limit::RateLimits;
-
-    fn t0() -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 0).unwrap()
-    }
-
-    #[test]
-    fn fixed_window_counts_then_resets() {
-        let limiter = MemoryRateLimiter::new();
-        let rule = RateLimits::default().rule(RateLimitAction::Login);
-        for i in 0..10 {
-            assert_eq!(
-                limiter.decide(&rule, "1.2.3.4", t0()),
-                RateDecision::Allowed { remaining: 9 - i }
-            );
-        }
-        match limiter.decide(&rule, "1.2.3.4", t0() + TimeDelta::seconds(20)) {
-            RateDecision::Limited { retry_after } => {
-                assert_eq!(retry_after, Duration::from_secs(40))
-            }
-            other => panic!("{other:?}"),
-        }
-        // Another IP and another action have their own counters.
-        assert!(matches!(
-            limiter.decide(&rule, "1.2.3.5", t0()),
-            RateDecision::Allowed { .. }
-        ));
-        let register = RateLimits::default().rule(RateLimitAction::Register);
-        assert!(matches!(
-            limiter.decide(&register, "1.2.3.4", t0()),
-            RateDecision::Allowed { .. }
-        ));
-        assert!(matches!(
-            limiter.decide(&rule, "1.2.3.4", t0() + TimeDelta::minutes(1)),
-            RateDecision::Allowed { remaining: 9 }
-        ));
-    }
-
-    #[test]
-    fn memory_stays_bounded_under_a_flood_of_keys() {
-        let limiter = MemoryRateLimiter::new();
-        let rule = RateLimits::default().rule(RateLimitAction::Login);
-        for i in 0..200_000u32 {
-            let now = t0() + TimeDelta::seconds(i64::from(i / 1000) * 61);
-            limiter.decide(
-                &rule,
-                &format!("10.{}.{}.{}", i >> 16, (i >> 8) & 255, i & 255),
-                now,
-            );
-        }
-        assert!(
-            limiter.len() <= SHARDS * (PRUNE_AT + 1) + 1000,
-            "{}",
-            limiter.len()
-        );
+        Err(rejection) => rejection.into_response(),
     }
 }

@@ -82,7 +82,7 @@ use sigra_core::rate_limit::{
 };
 use tokio::time::Instant;
 
-use crate::rate_limit::MemoryRateLimiter;
+use crate::memory_limiter::MemoryRateLimiter;
 
 /// The prefix of every counter key in Redis.
 pub const DEFAULT_KEY_PREFIX: &str = "sigra:rl:";

@@ -22,13 +22,32 @@ use sigra_core::auth::AuthError;
 use sigra_core::rate_limit::RateLimitAction;
 
 use crate::cookies::FlashKind;
-use crate::extract::{AuthSession, CurrentUser};
+use crate::extract::{AuthSession, CurrentUser, MaybeUser};
 use crate::pages::{self, Frame, SettingsForm, SettingsView};
 use crate::rate_limit::limit_by_ip;
-use crate::{MaybeUser, Sigra};
+use crate::rejection::Unavailable;
+use crate::sigra::Sigra;
+
+impl Sigra {
+    /// The default pages: register, log in and its second factor
+    /// (`/users/mfa`), log out, settings (sessions, MFA enrolment, backup
+    /// codes, trusted browsers, password, email, account deletion), the sudo
+    /// password check, the email-link flows (reset password, confirm email,
+    /// change email, cancel deletion), `/dev/mailbox.json` (dev only),
+    /// `/health` and `/sigra/style.css`. The table is in DESIGN.md.
+    pub fn routes(&self) -> Router {
+        routes(self)
+    }
+
+    /// The demo app (`sigra serve`): the default pages plus a home page and a
+    /// `/dashboard` only signed-in users see, wrapped in the layer.
+    pub fn demo_app(&self) -> Router {
+        demo_routes().merge(self.routes()).layer(self.layer())
+    }
+}
 
 /// Sigra's default pages as a router to merge into the app (its layer must wrap them).
-pub(crate) fn routes(sigra: &Sigra) -> Router {
+fn routes(sigra: &Sigra) -> Router {
     let login_limit =
         middleware::from_fn_with_state((sigra.clone(), RateLimitAction::Login), limit_by_ip);
     let register_limit =
@@ -104,7 +123,7 @@ pub(crate) fn routes(sigra: &Sigra) -> Router {
 }
 
 /// The demo app's own pages: a public home and a dashboard only a signed-in user sees.
-pub(crate) fn demo_routes() -> Router {
+fn demo_routes() -> Router {
     Router::new()
         .route("/", get(home))
         .route("/dashboard", get(dashboard))
@@ -446,32 +465,10 @@ async fn health(State(sigra): State<Sigra>) -> Response {
 /// Maps a failure that is not the user's fault to a deliberate response.
 fn auth_failure(e: AuthError) -> Response {
     match e {
-        AuthError::Busy(_) => {
-            let mut response = html(
-                StatusCode::SERVICE_UNAVAILABLE,
-                pages::error_page(
-                    "Busy",
-                    "We are handling many sign-ins right now. Please try again in a moment.",
-                ),
-            );
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("2"));
-            response
-        }
+        AuthError::Busy(_) => Unavailable::Busy.into_response(),
         other => {
             tracing::error!(name: "sigra.web.error", error = %other);
-            let mut response = html(
-                StatusCode::SERVICE_UNAVAILABLE,
-                pages::error_page(
-                    "Temporarily unavailable",
-                    "Something went wrong on our side. Please try again shortly.",
-                ),
-            );
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
-            response
+            Unavailable::Internal.into_response()
         }
     }
 }

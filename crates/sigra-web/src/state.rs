@@ -5,8 +5,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use sigra_core::model::{Session, SessionMeta, User};
 use sigra_core::token::RawToken;
 
-use crate::Sigra;
 use crate::cookies::SessionCookie;
+use crate::sigra::Sigra;
 
 /// What the remember-me cookie should do when the response goes out.
 #[derive(Debug, Default)]

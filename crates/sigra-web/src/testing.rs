@@ -84,8 +84,8 @@ use sigra_core::model::{Session, SessionKind, SessionMeta, User};
 use sigra_core::random::RandomError;
 use sigra_core::token::RawToken;
 
-use crate::Sigra;
 use crate::cookies::{self, SessionCookie};
+use crate::sigra::Sigra;
 
 /// The user agent recorded on fixture sessions (shown on the settings page).
 pub const FIXTURE_USER_AGENT: &str = "sigra-web testing fixture";
@@ -215,9 +215,9 @@ pub async fn signed_in_fixture(
         csrf: csrf.clone(),
         ..SessionCookie::default()
     };
-    let session_cookie = cookie.encode(&sigra.inner.session_signer, now, ttl);
-    let remember_cookie = remember_me
-        .then(|| cookies::encode_remember(&sigra.inner.remember_signer, &token, now, ttl));
+    let session_cookie = cookie.encode(sigra.session_signer(), now, ttl);
+    let remember_cookie =
+        remember_me.then(|| cookies::encode_remember(sigra.remember_signer(), &token, now, ttl));
     Ok(Authenticated {
         user: user.clone(),
         session,

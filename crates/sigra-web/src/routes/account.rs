@@ -20,9 +20,11 @@ use sigra_core::token::RawToken;
 
 use super::{auth_failure, capitalise, frame, html, settings_page};
 use crate::cookies::FlashKind;
-use crate::extract::{AuthSession, CurrentUser, LOG_IN_PATH};
+use crate::extract::{AuthSession, CurrentUser, MaybeUser};
 use crate::pages::{self, SettingsForm};
-use crate::{MaybeUser, Sigra, rate_limit};
+use crate::rate_limit;
+use crate::rejection::LOG_IN_PATH;
+use crate::sigra::Sigra;
 
 const NOT_YOUR_PASSWORD: &str = "That is not your current password.";
 
@@ -78,7 +80,7 @@ pub(super) async fn reset_request(
     if let Err(limited) =
         rate_limit::check(&sigra, RateLimitAction::ResetPassword, &form.email).await
     {
-        return limited;
+        return limited.into_response();
     }
     if let Err(e) = sigra.auth().request_password_reset(&form.email).await {
         // Same answer regardless: an error page here would tell whether the address has an account.

@@ -16,7 +16,7 @@
 
 use axum::Form;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -25,8 +25,10 @@ use sigra_core::rate_limit::RateLimitAction;
 
 use super::{auth_failure, frame, html, human_duration, return_home};
 use crate::cookies::FlashKind;
-use crate::extract::{AuthSession, CurrentUser, LOG_IN_PATH};
-use crate::{Sigra, pages, rate_limit};
+use crate::extract::{AuthSession, CurrentUser};
+use crate::rejection::{LOG_IN_PATH, MfaLocked};
+use crate::sigra::Sigra;
+use crate::{pages, rate_limit};
 
 const SETTINGS_PATH: &str = "/users/settings";
 const SUDO_PATH: &str = "/users/sudo";
@@ -85,7 +87,7 @@ pub(super) async fn challenge(
     if let Err(limited) =
         rate_limit::check(&sigra, RateLimitAction::Mfa, &user.id.to_string()).await
     {
-        return limited;
+        return limited.into_response();
     }
     let trust = form.trust_browser.as_deref() == Some("true");
     match sigra.auth().verify_second_factor(&user, &form.code).await {
@@ -97,22 +99,11 @@ pub(super) async fn challenge(
         Err(AuthError::InvalidCode) => {
             challenge_response(&sigra, &session, StatusCode::UNAUTHORIZED, Some(WRONG_CODE))
         }
-        Err(AuthError::MfaLocked { until }) => {
-            let wait = (until - sigra.auth().now()).num_seconds().max(1);
-            let message = format!(
-                "Too many wrong codes. For your security, codes for this account are refused \
-                 until {} UTC. Then log in again.",
-                until.format("%H:%M")
-            );
-            let mut response = html(
-                StatusCode::TOO_MANY_REQUESTS,
-                pages::error_page("Too many wrong codes", &message),
-            );
-            if let Ok(value) = header::HeaderValue::from_str(&wait.to_string()) {
-                response.headers_mut().insert(header::RETRY_AFTER, value);
-            }
-            response
+        Err(AuthError::MfaLocked { until }) => MfaLocked {
+            until,
+            now: sigra.auth().now(),
         }
+        .into_response(),
         // MFA was turned off since the password step: start over.
         Err(AuthError::MfaNotEnabled) => match session.log_out().await {
             Ok(()) => {
