@@ -43,11 +43,11 @@ pub(crate) async fn check(
         Ok(RateDecision::Limited { retry_after }) => {
             tracing::info!(name: "sigra.rate_limit", action = action.name(), outcome = "limited");
             count_limited(action);
-            Err(RateLimitRejection::Limited(RateLimited { retry_after }))
+            Err(RateLimited { retry_after }.into())
         }
         Err(e) => {
             tracing::error!(name: "sigra.rate_limit", action = action.name(), outcome = "error", error = %e);
-            Err(RateLimitRejection::Unavailable(Unavailable::RateLimiter))
+            Err(Unavailable::RateLimiter.into())
         }
     }
 }

@@ -33,6 +33,34 @@ fn refusal(status: StatusCode, title: &str, message: &str, retry_after: Option<u
     response
 }
 
+/// An enum of rejections, each variant wrapping the rejection of its name,
+/// with `From` for each and `IntoResponse` delegating to it (axum's
+/// `composite_rejection!`).
+macro_rules! composite_rejection {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy)]
+        #[non_exhaustive]
+        pub enum $name {
+            $($(#[$vmeta])* $variant($variant),)+
+        }
+
+        $(impl From<$variant> for $name {
+            fn from(rejection: $variant) -> Self {
+                Self::$variant(rejection)
+            }
+        })+
+
+        impl IntoResponse for $name {
+            fn into_response(self) -> Response {
+                match self {
+                    $(Self::$variant(r) => r.into_response(),)+
+                }
+            }
+        }
+    };
+}
+
 /// A Sigra extractor was used on a route the layer does not wrap: 500, and
 /// logged, because the app is misconfigured.
 #[derive(Debug, Clone, Copy)]
@@ -60,34 +88,13 @@ impl IntoResponse for Unauthenticated {
     }
 }
 
-/// Why [`CurrentUser`](crate::CurrentUser) refused a request.
-#[derive(Debug, Clone, Copy)]
-#[non_exhaustive]
-pub enum CurrentUserRejection {
-    /// The route is not wrapped in the layer.
-    MissingLayer(MissingLayer),
-    /// Nobody is signed in.
-    Unauthenticated(Unauthenticated),
-}
-
-impl From<MissingLayer> for CurrentUserRejection {
-    fn from(rejection: MissingLayer) -> Self {
-        Self::MissingLayer(rejection)
-    }
-}
-
-impl From<Unauthenticated> for CurrentUserRejection {
-    fn from(rejection: Unauthenticated) -> Self {
-        Self::Unauthenticated(rejection)
-    }
-}
-
-impl IntoResponse for CurrentUserRejection {
-    fn into_response(self) -> Response {
-        match self {
-            Self::MissingLayer(r) => r.into_response(),
-            Self::Unauthenticated(r) => r.into_response(),
-        }
+composite_rejection! {
+    /// Why [`CurrentUser`](crate::CurrentUser) refused a request.
+    CurrentUserRejection {
+        /// The route is not wrapped in the layer.
+        MissingLayer,
+        /// Nobody is signed in.
+        Unauthenticated,
     }
 }
 
@@ -137,34 +144,13 @@ impl IntoResponse for PayloadTooLarge {
     }
 }
 
-/// Why the layer's CSRF and origin check refused a request.
-#[derive(Debug, Clone, Copy)]
-#[non_exhaustive]
-pub enum CsrfRejection {
-    /// Cross-site, without a session or with a wrong token.
-    Forbidden(Forbidden),
-    /// The form body was too large to check.
-    PayloadTooLarge(PayloadTooLarge),
-}
-
-impl From<Forbidden> for CsrfRejection {
-    fn from(rejection: Forbidden) -> Self {
-        Self::Forbidden(rejection)
-    }
-}
-
-impl From<PayloadTooLarge> for CsrfRejection {
-    fn from(rejection: PayloadTooLarge) -> Self {
-        Self::PayloadTooLarge(rejection)
-    }
-}
-
-impl IntoResponse for CsrfRejection {
-    fn into_response(self) -> Response {
-        match self {
-            Self::Forbidden(r) => r.into_response(),
-            Self::PayloadTooLarge(r) => r.into_response(),
-        }
+composite_rejection! {
+    /// Why the layer's CSRF and origin check refused a request.
+    CsrfRejection {
+        /// Cross-site, without a session or with a wrong token.
+        Forbidden,
+        /// The form body was too large to check.
+        PayloadTooLarge,
     }
 }
 
@@ -255,21 +241,93 @@ impl IntoResponse for Unavailable {
     }
 }
 
-/// Why a rate-limit check refused a request.
-#[derive(Debug, Clone, Copy)]
-#[non_exhaustive]
-pub enum RateLimitRejection {
-    /// Over the limit.
-    Limited(RateLimited),
-    /// The limiter's backend failed ([`Unavailable::RateLimiter`]).
-    Unavailable(Unavailable),
+composite_rejection! {
+    /// Why a rate-limit check refused a request.
+    RateLimitRejection {
+        /// Over the limit.
+        RateLimited,
+        /// The limiter's backend failed ([`Unavailable::RateLimiter`]).
+        Unavailable,
+    }
 }
 
-impl IntoResponse for RateLimitRejection {
-    fn into_response(self) -> Response {
-        match self {
-            Self::Limited(r) => r.into_response(),
-            Self::Unavailable(r) => r.into_response(),
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn retry_after(response: &Response) -> Option<&str> {
+        response
+            .headers()
+            .get(RETRY_AFTER)
+            .map(|v| v.to_str().unwrap())
+    }
+
+    #[test]
+    fn each_rejection_has_its_status_and_retry_after() {
+        let cases: [(Response, StatusCode, Option<&str>); 8] = [
+            (Unauthenticated.into_response(), StatusCode::SEE_OTHER, None),
+            (
+                Forbidden::StaleForm.into_response(),
+                StatusCode::FORBIDDEN,
+                None,
+            ),
+            (
+                PayloadTooLarge.into_response(),
+                StatusCode::PAYLOAD_TOO_LARGE,
+                None,
+            ),
+            (
+                Unavailable::Session.into_response(),
+                StatusCode::SERVICE_UNAVAILABLE,
+                Some("5"),
+            ),
+            (
+                Unavailable::Busy.into_response(),
+                StatusCode::SERVICE_UNAVAILABLE,
+                Some("2"),
+            ),
+            (
+                Unavailable::Internal.into_response(),
+                StatusCode::SERVICE_UNAVAILABLE,
+                Some("5"),
+            ),
+            (
+                Unavailable::RateLimiter.into_response(),
+                StatusCode::SERVICE_UNAVAILABLE,
+                None,
+            ),
+            (
+                MissingLayer.into_response(),
+                StatusCode::INTERNAL_SERVER_ERROR,
+                None,
+            ),
+        ];
+        for (response, status, retry) in &cases {
+            assert_eq!(response.status(), *status);
+            assert_eq!(retry_after(response), *retry);
         }
+        let redirect = Unauthenticated.into_response();
+        assert_eq!(redirect.headers()[http::header::LOCATION], LOG_IN_PATH);
+    }
+
+    #[test]
+    fn retry_after_is_whole_seconds_rounded_up_and_at_least_one() {
+        for (wait, expected) in [
+            (Duration::from_millis(1), "1"),
+            (Duration::from_secs(40), "40"),
+            (Duration::from_millis(40_001), "41"),
+        ] {
+            let response = RateLimited { retry_after: wait }.into_response();
+            assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+            assert_eq!(retry_after(&response), Some(expected));
+        }
+        let now = DateTime::<Utc>::UNIX_EPOCH;
+        let locked = MfaLocked {
+            until: now + chrono::TimeDelta::seconds(90),
+            now,
+        }
+        .into_response();
+        assert_eq!(locked.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(retry_after(&locked), Some("90"));
     }
 }
