@@ -3,12 +3,12 @@
 //! dashboard.
 //!
 //! The MFA pages live in [`mfa`], the email-token and account pages in
-//! [`account`]; this file holds the route table and the pages they share.
+//! [`account`], what the pages share in [`shared`]; this file holds the
+//! route table and the remaining pages.
 
 mod account;
 mod mfa;
-
-use std::time::Duration;
+mod shared;
 
 use axum::extract::State;
 use axum::handler::Handler as _;
@@ -23,10 +23,10 @@ use sigra_core::rate_limit::RateLimitAction;
 
 use crate::cookies::FlashKind;
 use crate::extract::{AuthSession, CurrentUser, MaybeUser};
-use crate::pages::{self, Frame, SettingsForm, SettingsView};
+use crate::pages;
 use crate::rate_limit::limit_by_ip;
-use crate::rejection::Unavailable;
 use crate::sigra::Sigra;
+use shared::{auth_failure, capitalise, frame, html, return_home, settings_page};
 
 impl Sigra {
     /// The default pages: register, log in and its second factor
@@ -127,24 +127,6 @@ fn demo_routes() -> Router {
     Router::new()
         .route("/", get(home))
         .route("/dashboard", get(dashboard))
-}
-
-fn frame<'a>(
-    title: &'a str,
-    session: &AuthSession,
-    email: Option<&'a str>,
-    csrf: &'a str,
-) -> Frame<'a> {
-    Frame {
-        title,
-        email,
-        csrf: Some(csrf),
-        flash: session.take_flash(),
-    }
-}
-
-fn html(status: StatusCode, body: axum::response::Html<String>) -> Response {
-    (status, body).into_response()
 }
 
 async fn stylesheet() -> Response {
@@ -250,13 +232,6 @@ async fn register(
     )
 }
 
-fn capitalise(s: &str) -> String {
-    let mut chars = s.chars();
-    chars
-        .next()
-        .map_or_else(String::new, |c| c.to_uppercase().chain(chars).collect())
-}
-
 /// The one message for every failed log-in: unknown email, wrong password, locked.
 const LOG_IN_FAILED: &str =
     "Invalid email or password. After repeated failures, sign-in is paused for 15 minutes.";
@@ -336,80 +311,12 @@ async fn log_out(session: AuthSession) -> Response {
     }
 }
 
-/// 303 to the remembered return path (used once), or home.
-fn return_home(session: &AuthSession) -> Response {
-    let to = session.take_return_to().unwrap_or_else(|| "/".to_owned());
-    Redirect::to(&to).into_response()
-}
-
 async fn settings(
     State(sigra): State<Sigra>,
     current: CurrentUser,
     session: AuthSession,
 ) -> Response {
     settings_page(&sigra, &current, &session, StatusCode::OK, None, "").await
-}
-
-/// The settings page, with `status` and an optional message for one form
-/// (`new_email` goes back into the email form).
-async fn settings_page(
-    sigra: &Sigra,
-    current: &CurrentUser,
-    session: &AuthSession,
-    status: StatusCode,
-    error: Option<(SettingsForm, &str)>,
-    new_email: &str,
-) -> Response {
-    let auth = sigra.auth();
-    let sessions = match auth.list_sessions(current.user.id).await {
-        Ok(sessions) => sessions,
-        Err(e) => return auth_failure(e),
-    };
-    let backup_codes_left = if current.user.mfa_enabled {
-        match auth.remaining_backup_codes(current.user.id).await {
-            Ok(n) => Some(n),
-            Err(e) => return auth_failure(e),
-        }
-    } else {
-        None
-    };
-    let csrf = session.csrf_token();
-    let grace_period = human_duration(auth.config().deletion_grace_period);
-    let body = pages::settings(&SettingsView {
-        csrf: &csrf,
-        sessions: &sessions,
-        current: &current.session,
-        email: &current.user.email,
-        email_confirmed: current.user.confirmed_at.is_some(),
-        mfa_enabled: current.user.mfa_enabled,
-        backup_codes_left,
-        password_min_length: auth.config().password_min_length,
-        grace_period: &grace_period,
-        error,
-        new_email,
-    });
-    html(
-        status,
-        pages::page(
-            frame("Settings", session, Some(&current.user.email), &csrf),
-            &body,
-        ),
-    )
-}
-
-/// A duration as people say it: "14 days", "1 hour", "90 minutes".
-fn human_duration(d: Duration) -> String {
-    let secs = d.as_secs();
-    let (n, unit) = if secs >= 86_400 && secs.is_multiple_of(86_400) {
-        (secs / 86_400, "day")
-    } else if secs >= 3600 && secs.is_multiple_of(3600) {
-        (secs / 3600, "hour")
-    } else if secs >= 60 {
-        (secs / 60, "minute")
-    } else {
-        (secs, "second")
-    };
-    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
 }
 
 /// `GET /dev/mailbox.json`: the dev mailbox's messages, oldest first, in dev
@@ -460,15 +367,4 @@ async fn health(State(sigra): State<Sigra>) -> Response {
         StatusCode::SERVICE_UNAVAILABLE
     };
     (status, [(header::CACHE_CONTROL, "no-store")], Json(body)).into_response()
-}
-
-/// Maps a failure that is not the user's fault to a deliberate response.
-fn auth_failure(e: AuthError) -> Response {
-    match e {
-        AuthError::Busy(_) => Unavailable::Busy.into_response(),
-        other => {
-            tracing::error!(name: "sigra.web.error", error = %other);
-            Unavailable::Internal.into_response()
-        }
-    }
 }

@@ -18,7 +18,7 @@ use sigra_core::auth::{AuthError, normalize_email};
 use sigra_core::rate_limit::RateLimitAction;
 use sigra_core::token::RawToken;
 
-use super::{auth_failure, capitalise, frame, html, settings_page};
+use super::shared::{auth_failure, capitalise, frame, html, settings_page};
 use crate::cookies::FlashKind;
 use crate::extract::{AuthSession, CurrentUser, MaybeUser};
 use crate::pages::{self, SettingsForm};

@@ -23,7 +23,7 @@ use serde::Deserialize;
 use sigra_core::auth::AuthError;
 use sigra_core::rate_limit::RateLimitAction;
 
-use super::{auth_failure, frame, html, human_duration, return_home};
+use super::shared::{auth_failure, frame, html, human_duration, return_home};
 use crate::cookies::FlashKind;
 use crate::extract::{AuthSession, CurrentUser};
 use crate::rejection::{LOG_IN_PATH, MfaLocked};
