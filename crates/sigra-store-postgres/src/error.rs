@@ -1,4 +1,5 @@
-//! [`PostgresStoreError`]: what can go wrong in this crate, with the source kept whole.
+//! [`PostgresStoreError`]: what can go wrong in this crate, with the source
+//! kept whole; and how PostgreSQL's error codes map to the ports' errors.
 
 use sigra_core::store::StoreError;
 use thiserror::Error;
@@ -29,11 +30,28 @@ pub enum PostgresStoreError {
 
 impl From<PostgresStoreError> for StoreError {
     fn from(e: PostgresStoreError) -> Self {
-        StoreError::Backend(Box::new(e))
+        StoreError::backend(e)
     }
 }
 
 /// Wraps a sqlx error as a port error (for `map_err`).
 pub(crate) fn backend(e: sqlx::Error) -> StoreError {
     PostgresStoreError::Sqlx(e).into()
+}
+
+/// The partial unique index on `lower(email)` of non-deleted users.
+pub(crate) const USERS_EMAIL_ACTIVE: &str = "users_email_active";
+/// The unique constraint on `user_sessions.token_hash`.
+pub(crate) const SESSIONS_TOKEN_HASH: &str = "user_sessions_token_hash_key";
+/// The primary key of `user_tokens` (the token hash).
+pub(crate) const TOKENS_PKEY: &str = "user_tokens_pkey";
+
+/// Whether `e` is a unique violation of the named constraint or index.
+pub(crate) fn is_unique_violation_of(e: &sqlx::Error, constraint: &str) -> bool {
+    match e {
+        sqlx::Error::Database(db) => {
+            db.is_unique_violation() && db.constraint() == Some(constraint)
+        }
+        _ => false,
+    }
 }

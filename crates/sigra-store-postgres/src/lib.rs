@@ -55,15 +55,15 @@
 //! # }
 //! ```
 
+mod connect;
 mod error;
 mod ports;
 mod revocations;
 mod rows;
-mod store;
 
+pub use connect::{DEFAULT_ACQUIRE_TIMEOUT, DEFAULT_MAX_CONNECTIONS, MIGRATOR, PostgresStore};
 pub use error::PostgresStoreError;
 pub use revocations::{PgRevocationListener, REVOCATION_CHANNEL};
-pub use store::{DEFAULT_ACQUIRE_TIMEOUT, DEFAULT_MAX_CONNECTIONS, MIGRATOR, PostgresStore};
 
 #[cfg(test)]
 mod tests;

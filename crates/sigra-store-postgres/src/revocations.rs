@@ -13,7 +13,7 @@ use sqlx::Row;
 use sqlx::postgres::{PgListener, PgPoolOptions};
 
 use crate::error::backend;
-use crate::store::{DEFAULT_ACQUIRE_TIMEOUT, PostgresStore};
+use crate::{DEFAULT_ACQUIRE_TIMEOUT, PostgresStore};
 
 /// The channel the revocation triggers notify; the payload is the user id.
 pub const REVOCATION_CHANNEL: &str = "sigra_revocations";

@@ -4,15 +4,12 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sigra_core::ids::UserId;
-use sigra_core::store::{Revocation, RevocationStore, StoreError, StoreResult};
+use sigra_core::store::{Revocation, RevocationStore, StoreResult};
 use sqlx::Row;
 
+use crate::SqliteStore;
+use crate::error::backend;
 use crate::rows::micros;
-use crate::{SqliteStore, SqliteStoreError};
-
-fn db(e: sqlx::Error) -> StoreError {
-    SqliteStoreError::from(e).into()
-}
 
 #[async_trait]
 impl RevocationStore for SqliteStore {
@@ -20,7 +17,7 @@ impl RevocationStore for SqliteStore {
         sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM session_revocations")
             .fetch_one(self.pool())
             .await
-            .map_err(db)
+            .map_err(backend)
     }
 
     async fn revocations_after(&self, after: i64, limit: u32) -> StoreResult<Vec<Revocation>> {
@@ -31,12 +28,12 @@ impl RevocationStore for SqliteStore {
         .bind(i64::from(limit))
         .fetch_all(self.pool())
         .await
-        .map_err(db)?;
+        .map_err(backend)?;
         rows.iter()
             .map(|row| {
                 Ok(Revocation {
-                    id: row.try_get("id").map_err(db)?,
-                    user_id: UserId::from_uuid(row.try_get("user_id").map_err(db)?),
+                    id: row.try_get("id").map_err(backend)?,
+                    user_id: UserId::from_uuid(row.try_get("user_id").map_err(backend)?),
                 })
             })
             .collect()
@@ -50,7 +47,7 @@ impl RevocationStore for SqliteStore {
         .bind(micros(before))
         .execute(self.pool())
         .await
-        .map_err(db)?;
+        .map_err(backend)?;
         Ok(done.rows_affected())
     }
 }

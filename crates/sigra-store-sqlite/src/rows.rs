@@ -1,4 +1,11 @@
-//! Conversions between SQLite rows and Sigra's models.
+//! Column lists and hand-written row mapping for the model types.
+//!
+//! Queries that return users select [`user_columns!`] from `users u`, and
+//! queries that return sessions select [`session_columns!`] from
+//! `user_sessions s`: every column is aliased with a table prefix (`u_id`,
+//! `s_id`, …), so the session + user join yields both from one row and each
+//! mapper reads one fixed set of names. Timestamps are integer microseconds
+//! ([`micros`] writes them, `time` reads them back).
 
 use std::collections::BTreeMap;
 
@@ -6,28 +13,27 @@ use chrono::{DateTime, Utc};
 use sigra_core::ids::{SessionId, UserId};
 use sigra_core::model::{AuditEvent, EmailToken, MfaCredential, Session, User};
 use sigra_core::password::PasswordHash;
+use sigra_core::store::StoreResult;
 use sigra_core::token::TokenHash;
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 use uuid::Uuid;
 
-use crate::SqliteStoreError;
+use crate::error::{SqliteStoreError, backend};
 
-type Result<T> = std::result::Result<T, SqliteStoreError>;
-
-/// The user columns, aliased with a `u_` prefix.
-macro_rules! user_cols {
+/// The `users u` columns, aliased `u_*`, as a string literal (for `concat!`).
+macro_rules! user_columns {
     () => {
         "u.id AS u_id, u.email AS u_email, u.password_hash AS u_password_hash, \
          u.confirmed_at AS u_confirmed_at, u.mfa_enabled AS u_mfa_enabled, \
          u.mfa_trust_epoch AS u_mfa_trust_epoch, u.failed_login_count AS u_failed_login_count, \
-         u.locked_until AS u_locked_until, u.created_at AS u_created_at, u.updated_at AS u_updated_at, \
-         u.deletion_scheduled_at AS u_deletion_scheduled_at"
+         u.locked_until AS u_locked_until, u.created_at AS u_created_at, \
+         u.updated_at AS u_updated_at, u.deletion_scheduled_at AS u_deletion_scheduled_at"
     };
 }
 
-/// The session columns, aliased with an `s_` prefix.
-macro_rules! session_cols {
+/// The `user_sessions s` columns, aliased `s_*`, as a string literal (for `concat!`).
+macro_rules! session_columns {
     () => {
         "s.id AS s_id, s.user_id AS s_user_id, s.token_hash AS s_token_hash, s.kind AS s_kind, \
          s.created_at AS s_created_at, s.last_active_at AS s_last_active_at, s.sudo_at AS s_sudo_at, \
@@ -35,43 +41,81 @@ macro_rules! session_cols {
     };
 }
 
-pub(crate) use {session_cols, user_cols};
+/// The `user_tokens` columns, unaliased.
+macro_rules! email_token_columns {
+    () => {
+        "token_hash, user_id, context, sent_to, created_at"
+    };
+}
 
+/// The `user_mfa_credentials` columns, unaliased.
+macro_rules! mfa_credential_columns {
+    () => {
+        "user_id, secret_encrypted, last_used_step, confirmed_at, created_at, failed_attempts, locked_until"
+    };
+}
+
+/// The `audit_events` columns, unaliased.
+macro_rules! audit_columns {
+    () => {
+        "id, user_id, action, ip, metadata, created_at"
+    };
+}
+
+pub(crate) use {
+    audit_columns, email_token_columns, mfa_credential_columns, session_columns, user_columns,
+};
+
+/// A timestamp as stored: microseconds since the Unix epoch.
 pub(crate) fn micros(t: DateTime<Utc>) -> i64 {
     t.timestamp_micros()
 }
 
+/// An optional timestamp as stored (see [`micros`]).
 pub(crate) fn opt_micros(t: Option<DateTime<Utc>>) -> Option<i64> {
     t.map(micros)
 }
 
-fn time(row: &SqliteRow, col: &'static str) -> Result<DateTime<Utc>> {
-    let v: i64 = row.try_get(col)?;
-    DateTime::from_timestamp_micros(v).ok_or_else(|| SqliteStoreError::corrupt(col))
+fn get<'r, T>(row: &'r SqliteRow, column: &str) -> StoreResult<T>
+where
+    T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
+{
+    row.try_get(column).map_err(backend)
 }
 
-fn opt_time(row: &SqliteRow, col: &'static str) -> Result<Option<DateTime<Utc>>> {
-    let v: Option<i64> = row.try_get(col)?;
-    v.map(|v| DateTime::from_timestamp_micros(v).ok_or_else(|| SqliteStoreError::corrupt(col)))
-        .transpose()
+/// A timestamp stored by [`micros`].
+fn time(row: &SqliteRow, column: &'static str) -> StoreResult<DateTime<Utc>> {
+    let v: i64 = get(row, column)?;
+    Ok(DateTime::from_timestamp_micros(v).ok_or_else(|| SqliteStoreError::corrupt(column))?)
 }
 
-pub(crate) fn hash(row: &SqliteRow, col: &'static str) -> Result<TokenHash> {
-    let bytes: Vec<u8> = row.try_get(col)?;
-    TokenHash::from_slice(&bytes).ok_or_else(|| SqliteStoreError::corrupt(col))
+/// An optional timestamp stored by [`opt_micros`].
+fn opt_time(row: &SqliteRow, column: &'static str) -> StoreResult<Option<DateTime<Utc>>> {
+    let v: Option<i64> = get(row, column)?;
+    v.map(|v| {
+        DateTime::from_timestamp_micros(v).ok_or_else(|| SqliteStoreError::corrupt(column).into())
+    })
+    .transpose()
 }
 
-pub(crate) fn user(row: &SqliteRow) -> Result<User> {
+/// A token hash stored as a 32-byte `BLOB`.
+fn hash(row: &SqliteRow, column: &'static str) -> StoreResult<TokenHash> {
+    let bytes: Vec<u8> = get(row, column)?;
+    Ok(TokenHash::from_slice(&bytes).ok_or_else(|| SqliteStoreError::corrupt(column))?)
+}
+
+/// A user from the `u_*` columns of [`user_columns!`].
+pub(crate) fn user_from_row(row: &SqliteRow) -> StoreResult<User> {
+    let id: Uuid = get(row, "u_id")?;
+    let password_hash: Option<String> = get(row, "u_password_hash")?;
     Ok(User {
-        id: UserId::from_uuid(row.try_get("u_id")?),
-        email: row.try_get("u_email")?,
-        password_hash: row
-            .try_get::<Option<String>, _>("u_password_hash")?
-            .map(PasswordHash::from_phc),
+        id: UserId::from_uuid(id),
+        email: get(row, "u_email")?,
+        password_hash: password_hash.map(PasswordHash::from_phc),
         confirmed_at: opt_time(row, "u_confirmed_at")?,
-        mfa_enabled: row.try_get("u_mfa_enabled")?,
-        mfa_trust_epoch: row.try_get("u_mfa_trust_epoch")?,
-        failed_login_count: row.try_get("u_failed_login_count")?,
+        mfa_enabled: get(row, "u_mfa_enabled")?,
+        mfa_trust_epoch: get(row, "u_mfa_trust_epoch")?,
+        failed_login_count: get(row, "u_failed_login_count")?,
         locked_until: opt_time(row, "u_locked_until")?,
         created_at: time(row, "u_created_at")?,
         updated_at: time(row, "u_updated_at")?,
@@ -79,11 +123,14 @@ pub(crate) fn user(row: &SqliteRow) -> Result<User> {
     })
 }
 
-pub(crate) fn session(row: &SqliteRow) -> Result<Session> {
-    let kind: String = row.try_get("s_kind")?;
+/// A session from the `s_*` columns of [`session_columns!`].
+pub(crate) fn session_from_row(row: &SqliteRow) -> StoreResult<Session> {
+    let id: Uuid = get(row, "s_id")?;
+    let user_id: Uuid = get(row, "s_user_id")?;
+    let kind: String = get(row, "s_kind")?;
     Ok(Session {
-        id: SessionId::from_uuid(row.try_get("s_id")?),
-        user_id: UserId::from_uuid(row.try_get("s_user_id")?),
+        id: SessionId::from_uuid(id),
+        user_id: UserId::from_uuid(user_id),
         token_hash: hash(row, "s_token_hash")?,
         kind: kind
             .parse()
@@ -91,54 +138,59 @@ pub(crate) fn session(row: &SqliteRow) -> Result<Session> {
         created_at: time(row, "s_created_at")?,
         last_active_at: time(row, "s_last_active_at")?,
         sudo_at: opt_time(row, "s_sudo_at")?,
-        ip: row.try_get("s_ip")?,
-        user_agent: row.try_get("s_user_agent")?,
+        ip: get(row, "s_ip")?,
+        user_agent: get(row, "s_user_agent")?,
     })
 }
 
-pub(crate) fn email_token(row: &SqliteRow) -> Result<EmailToken> {
-    let context: String = row.try_get("context")?;
+/// An email token from the columns of [`email_token_columns!`].
+pub(crate) fn email_token_from_row(row: &SqliteRow) -> StoreResult<EmailToken> {
+    let user_id: Uuid = get(row, "user_id")?;
+    let context: String = get(row, "context")?;
     let context = context
         .parse()
         .map_err(|e| SqliteStoreError::corrupt_with("token context", e))?;
     Ok(EmailToken::new(
         hash(row, "token_hash")?,
-        UserId::from_uuid(row.try_get("user_id")?),
+        UserId::from_uuid(user_id),
         context,
-        row.try_get("sent_to")?,
+        get(row, "sent_to")?,
         time(row, "created_at")?,
     ))
 }
 
-pub(crate) fn mfa_credential(row: &SqliteRow) -> Result<MfaCredential> {
+/// A TOTP credential from the columns of [`mfa_credential_columns!`].
+pub(crate) fn mfa_credential_from_row(row: &SqliteRow) -> StoreResult<MfaCredential> {
+    let user_id: Uuid = get(row, "user_id")?;
     let mut credential = MfaCredential::new(
-        UserId::from_uuid(row.try_get("user_id")?),
-        row.try_get("secret_encrypted")?,
+        UserId::from_uuid(user_id),
+        get(row, "secret_encrypted")?,
         time(row, "created_at")?,
     );
-    credential.last_used_step = row.try_get("last_used_step")?;
+    credential.last_used_step = get(row, "last_used_step")?;
     credential.confirmed_at = opt_time(row, "confirmed_at")?;
-    credential.failed_attempts = row.try_get("failed_attempts")?;
+    credential.failed_attempts = get(row, "failed_attempts")?;
     credential.locked_until = opt_time(row, "locked_until")?;
     Ok(credential)
 }
 
-pub(crate) fn audit_event(row: &SqliteRow) -> Result<AuditEvent> {
-    let action: String = row.try_get("action")?;
+/// An audit event from the columns of [`audit_columns!`].
+pub(crate) fn audit_from_row(row: &SqliteRow) -> StoreResult<AuditEvent> {
+    let id: Uuid = get(row, "id")?;
+    let user_id: Option<Uuid> = get(row, "user_id")?;
+    let action: String = get(row, "action")?;
     let action = action
         .parse()
         .map_err(|e| SqliteStoreError::corrupt_with("audit action", e))?;
-    let metadata: String = row.try_get("metadata")?;
+    let metadata: String = get(row, "metadata")?;
     let metadata: BTreeMap<String, String> = serde_json::from_str(&metadata)
         .map_err(|e| SqliteStoreError::corrupt_with("audit metadata", e))?;
-    let user_id: Option<Uuid> = row.try_get("user_id")?;
-    let mut event = AuditEvent::new(
+    Ok(AuditEvent {
+        id,
+        user_id: user_id.map(UserId::from_uuid),
         action,
-        user_id.map(UserId::from_uuid),
-        time(row, "created_at")?,
-    );
-    event.id = row.try_get("id")?;
-    event.ip = row.try_get("ip")?;
-    event.metadata = metadata;
-    Ok(event)
+        ip: get(row, "ip")?,
+        metadata,
+        created_at: time(row, "created_at")?,
+    })
 }

@@ -1,12 +1,14 @@
-//! [`PostgresStore`]: the pool, connecting, and the embedded migrations.
+//! [`PostgresStore`]: the pool, connecting, the embedded migrations, and
+//! the write transaction every multi-statement port method runs in.
 
 use std::time::Duration;
 
-use sqlx::PgPool;
+use sigra_core::store::StoreResult;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::PgPoolOptions;
+use sqlx::{PgPool, Postgres, Transaction};
 
-use crate::error::PostgresStoreError;
+use crate::error::{PostgresStoreError, backend};
 
 /// The migrations in this crate's `migrations/` folder, embedded at build time.
 ///
@@ -90,5 +92,11 @@ impl PostgresStore {
             .iter()
             .filter(|m| !applied.contains(&m.version))
             .count())
+    }
+
+    /// Starts the transaction of a multi-statement write (PostgreSQL's
+    /// default `READ COMMITTED`; row locks are taken as rows are written).
+    pub(crate) async fn write_tx(&self) -> StoreResult<Transaction<'static, Postgres>> {
+        self.pool().begin().await.map_err(backend)
     }
 }
