@@ -15,54 +15,6 @@ use sqlx::postgres::{PgListener, PgPoolOptions};
 use crate::error::backend;
 use crate::{DEFAULT_ACQUIRE_TIMEOUT, PostgresStore};
 
-/// The channel the revocation triggers notify; the payload is the user id.
-pub const REVOCATION_CHANNEL: &str = "sigra_revocations";
-
-/// Hears `NOTIFY sigra_revocations` on a connection of its own (not one of
-/// the store's pool), reconnecting after a loss. Get one with
-/// [`PostgresStore::revocation_listener`].
-#[derive(Debug)]
-pub struct PgRevocationListener {
-    listener: PgListener,
-}
-
-impl PostgresStore {
-    /// A listener of revocation notifications on its own connection, made
-    /// with the same connect options as the store's pool. Each
-    /// [`RevocationListener::next`] yields a user whose revocation committed;
-    /// [`RevocationNotice::Lost`] when the connection dropped (notifications
-    /// may have been missed; the listener reconnects).
-    pub async fn revocation_listener(&self) -> Result<PgRevocationListener, sqlx::Error> {
-        let options = self.pool().connect_options().as_ref().clone();
-        let pool = PgPoolOptions::new()
-            .max_connections(1)
-            .min_connections(0)
-            .max_lifetime(None)
-            .idle_timeout(None)
-            .acquire_timeout(DEFAULT_ACQUIRE_TIMEOUT)
-            .connect_lazy_with(options);
-        let mut listener = PgListener::connect_with(&pool).await?;
-        listener.listen(REVOCATION_CHANNEL).await?;
-        Ok(PgRevocationListener { listener })
-    }
-}
-
-#[async_trait]
-impl RevocationListener for PgRevocationListener {
-    async fn next(&mut self) -> StoreResult<RevocationNotice> {
-        loop {
-            match self.listener.try_recv().await.map_err(backend)? {
-                None => return Ok(RevocationNotice::Lost),
-                Some(notification) => match notification.payload().parse::<uuid::Uuid>() {
-                    Ok(id) => return Ok(RevocationNotice::Revoked(UserId::from_uuid(id))),
-                    // Not ours (someone else NOTIFYing the channel): ignore it.
-                    Err(_) => continue,
-                },
-            }
-        }
-    }
-}
-
 #[async_trait]
 impl RevocationStore for PostgresStore {
     async fn latest_revocation_id(&self) -> StoreResult<i64> {
@@ -108,5 +60,53 @@ impl RevocationStore for PostgresStore {
             .await
             .map_err(backend)?;
         Ok(Some(Box::new(listener)))
+    }
+}
+
+/// The channel the revocation triggers notify; the payload is the user id.
+pub const REVOCATION_CHANNEL: &str = "sigra_revocations";
+
+/// Hears `NOTIFY sigra_revocations` on a connection of its own (not one of
+/// the store's pool), reconnecting after a loss. Get one with
+/// [`PostgresStore::revocation_listener`].
+#[derive(Debug)]
+pub struct PgRevocationListener {
+    listener: PgListener,
+}
+
+impl PostgresStore {
+    /// A listener of revocation notifications on its own connection, made
+    /// with the same connect options as the store's pool. Each
+    /// [`RevocationListener::next`] yields a user whose revocation committed;
+    /// [`RevocationNotice::Lost`] when the connection dropped (notifications
+    /// may have been missed; the listener reconnects).
+    pub async fn revocation_listener(&self) -> Result<PgRevocationListener, sqlx::Error> {
+        let options = self.pool().connect_options().as_ref().clone();
+        let pool = PgPoolOptions::new()
+            .max_connections(1)
+            .min_connections(0)
+            .max_lifetime(None)
+            .idle_timeout(None)
+            .acquire_timeout(DEFAULT_ACQUIRE_TIMEOUT)
+            .connect_lazy_with(options);
+        let mut listener = PgListener::connect_with(&pool).await?;
+        listener.listen(REVOCATION_CHANNEL).await?;
+        Ok(PgRevocationListener { listener })
+    }
+}
+
+#[async_trait]
+impl RevocationListener for PgRevocationListener {
+    async fn next(&mut self) -> StoreResult<RevocationNotice> {
+        loop {
+            match self.listener.try_recv().await.map_err(backend)? {
+                None => return Ok(RevocationNotice::Lost),
+                Some(notification) => match notification.payload().parse::<uuid::Uuid>() {
+                    Ok(id) => return Ok(RevocationNotice::Revoked(UserId::from_uuid(id))),
+                    // Not ours (someone else NOTIFYing the channel): ignore it.
+                    Err(_) => continue,
+                },
+            }
+        }
     }
 }

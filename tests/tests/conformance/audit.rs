@@ -6,11 +6,12 @@ use chrono::TimeDelta;
 use secrecy::ExposeSecret;
 use sigra_core::auth::AuthError;
 use sigra_core::ids::UserId;
-use sigra_core::model::{AuditAction, AuditEvent, SessionKind, SessionMeta};
+use sigra_core::model::{AuditAction, AuditEvent, SessionKind, SessionMeta, UnknownName};
+use sigra_core::store::StoreError;
 use sigra_core::token::RawToken;
 use sigra_tests::{TestStore, auth_over, secret, t0};
 
-use super::{at_minutes, contains, hex, new_user};
+use super::{at_minutes, contains, hex, insert_raw_audit_row, new_user};
 
 pub(crate) async fn audit_events_round_trip_newest_first_with_limit(store: &TestStore) {
     let alice = new_user(store, "alice@example.com").await;
@@ -53,6 +54,11 @@ pub(crate) async fn audit_events_round_trip_newest_first_with_limit(store: &Test
         "limit keeps the newest"
     );
     assert_eq!(store.audit_for_user(bob.id, 1).await.unwrap(), vec![bobs]);
+    assert_eq!(
+        store.audit_for_user(alice.id, 0).await.unwrap(),
+        Vec::new(),
+        "a limit of 0 returns nothing"
+    );
     assert!(
         store
             .audit_for_user(UserId::new(t0()), 10)
@@ -228,4 +234,26 @@ pub(crate) async fn auth_writes_an_audit_row_for_every_security_event(store: &Te
             assert!(!contains(&row, needle), "{what} in a raw audit row");
         }
     }
+}
+
+pub(crate) async fn an_unknown_stored_action_is_a_backend_error_naming_it(store: &TestStore) {
+    let alice = new_user(store, "alice@example.com").await;
+    insert_raw_audit_row(store, alice.id, "auth.bogus", at_minutes(1)).await;
+    let err = store.audit_for_user(alice.id, 10).await.unwrap_err();
+    let StoreError::Backend(source) = &err else {
+        panic!("an unknown stored action: expected a backend error, got {err:?}")
+    };
+    // Somewhere in the source chain: the name that was not understood.
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(source.as_ref());
+    let mut unknown = None;
+    while let Some(e) = cause {
+        if let Some(name) = e.downcast_ref::<UnknownName>() {
+            unknown = Some(name);
+            break;
+        }
+        cause = e.source();
+    }
+    let unknown =
+        unknown.unwrap_or_else(|| panic!("no UnknownName in the source chain of {err:?}"));
+    assert_eq!(unknown.value, "auth.bogus");
 }

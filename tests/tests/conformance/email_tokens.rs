@@ -2,6 +2,7 @@
 
 use sigra_core::ids::UserId;
 use sigra_core::model::EmailToken;
+use sigra_core::store::StoreError;
 use sigra_core::token::{RawToken, TokenContext};
 use sigra_tests::{TestStore, t0};
 
@@ -234,5 +235,40 @@ pub(crate) async fn unknown_email_tokens_are_not_errors(store: &TestStore) {
             .await
             .unwrap(),
         0
+    );
+}
+
+pub(crate) async fn duplicate_email_token_hash_is_refused(store: &TestStore) {
+    let alice = new_user(store, "alice@example.com").await;
+    let bob = new_user(store, "bob@example.com").await;
+    let (token, original) = issue(
+        store,
+        alice.id,
+        TokenContext::ResetPassword,
+        "alice@example.com",
+    )
+    .await;
+    // The same hash again, even for another user and context: refused.
+    let clash = EmailToken::new(
+        token.hash(),
+        bob.id,
+        TokenContext::Confirm,
+        "bob@example.com".into(),
+        at_minutes(4),
+    );
+    match store.insert_email_token(&clash).await {
+        Err(StoreError::DuplicateToken) => {}
+        other => panic!(
+            "a second email token with the same hash: expected DuplicateToken, got {other:?}"
+        ),
+    }
+    assert_eq!(store.count_rows("user_tokens", bob.id).await, 0);
+    assert_eq!(
+        store
+            .take_email_token(&token.hash(), TokenContext::ResetPassword)
+            .await
+            .unwrap(),
+        Some(original),
+        "the first token is untouched"
     );
 }

@@ -57,13 +57,12 @@ pub(crate) async fn confirm_mfa_enables_mfa_and_records_the_step(store: &TestSto
     let credential = store.mfa_credential(alice.id).await.unwrap().unwrap();
     assert_eq!(credential.confirmed_at, Some(at_minutes(1)));
     assert_eq!(credential.last_used_step, Some(1000));
-    assert!(
-        store
-            .user_by_id(alice.id)
-            .await
-            .unwrap()
-            .unwrap()
-            .mfa_enabled
+    let stored = store.user_by_id(alice.id).await.unwrap().unwrap();
+    assert!(stored.mfa_enabled);
+    assert_eq!(
+        stored.updated_at,
+        at_minutes(1),
+        "enabling MFA updates the user"
     );
     assert!(
         !store.use_totp_step(alice.id, 1000).await.unwrap(),

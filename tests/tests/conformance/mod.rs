@@ -19,6 +19,7 @@ use sigra_core::ids::UserId;
 use sigra_core::model::{AuditEvent, Session, SessionKind, SessionMeta, User};
 use sigra_core::password::PasswordHash;
 use sigra_core::token::RawToken;
+use sigra_tests::Backend;
 use sigra_tests::{TestStore, t0};
 use tokio::sync::Barrier;
 
@@ -72,6 +73,9 @@ conformance! {
         concurrent_trust_epoch_increments_are_all_applied,
         delete_user_cascades_and_keeps_audit_rows,
         unknown_users_are_not_errors,
+        a_duplicate_id_is_a_backend_error_not_a_duplicate_email,
+        a_lock_time_out_of_range_is_a_backend_error,
+        a_soft_deleted_user_is_found_by_id_only,
     ],
     sessions: [
         session_round_trips_with_its_user,
@@ -89,6 +93,7 @@ conformance! {
         delete_all_sessions_with_except_keeps_the_current_one,
         list_user_sessions_is_newest_first_and_per_user,
         unknown_sessions_are_not_errors,
+        sessions_of_a_soft_deleted_user_are_not_found,
     ],
     auth_flows: [
         lockout_after_5_failures_then_the_right_password_works_after_15_minutes,
@@ -104,6 +109,7 @@ conformance! {
         concurrent_takes_have_one_winner,
         delete_user_email_tokens_by_context_or_all,
         unknown_email_tokens_are_not_errors,
+        duplicate_email_token_hash_is_refused,
     ],
     mfa: [
         credential_upsert_inserts_and_replaces,
@@ -127,6 +133,7 @@ conformance! {
     audit: [
         audit_events_round_trip_newest_first_with_limit,
         auth_writes_an_audit_row_for_every_security_event,
+        an_unknown_stored_action_is_a_backend_error_naming_it,
     ],
     timestamps: [
         timestamps_round_trip_at_microsecond_precision,
@@ -217,4 +224,60 @@ pub(crate) fn contains(hay: &[u8], needle: &[u8]) -> bool {
 /// Lower-case hex.
 pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Marks `user` as soft-deleted at `at` with raw SQL, bypassing the ports
+/// (as a scheduled tombstone deletion leaves it, minus the other changes).
+pub(crate) async fn mark_deleted(store: &TestStore, user: UserId, at: DateTime<Utc>) {
+    let sql = "UPDATE users SET deleted_at = $2 WHERE id = $1";
+    let done = match store.backend() {
+        Backend::Postgres => sqlx::query(sql)
+            .bind(*user.as_uuid())
+            .bind(at)
+            .execute(&store.pg_pool().unwrap())
+            .await
+            .unwrap()
+            .rows_affected(),
+        Backend::SqliteFile | Backend::SqliteMemory => sqlx::query(sql)
+            .bind(*user.as_uuid())
+            .bind(at.timestamp_micros())
+            .execute(&store.sqlite_pool().unwrap())
+            .await
+            .unwrap()
+            .rows_affected(),
+    };
+    assert_eq!(done, 1, "mark {user} deleted");
+}
+
+/// Writes an audit row for `user` whose action is `action`, as stored text,
+/// with raw SQL: for rows that an older or newer version of Sigra wrote.
+pub(crate) async fn insert_raw_audit_row(
+    store: &TestStore,
+    user: UserId,
+    action: &str,
+    at: DateTime<Utc>,
+) {
+    let sql = "INSERT INTO audit_events (id, user_id, action, ip, metadata, created_at) \
+               VALUES ($1, $2, $3, NULL, '{}', $4)";
+    let id = *UserId::new(at).as_uuid();
+    match store.backend() {
+        Backend::Postgres => sqlx::query(sql)
+            .bind(id)
+            .bind(*user.as_uuid())
+            .bind(action)
+            .bind(at)
+            .execute(&store.pg_pool().unwrap())
+            .await
+            .unwrap()
+            .rows_affected(),
+        Backend::SqliteFile | Backend::SqliteMemory => sqlx::query(sql)
+            .bind(id)
+            .bind(*user.as_uuid())
+            .bind(action)
+            .bind(at.timestamp_micros())
+            .execute(&store.sqlite_pool().unwrap())
+            .await
+            .unwrap()
+            .rows_affected(),
+    };
 }

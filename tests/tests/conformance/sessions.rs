@@ -8,7 +8,7 @@ use sigra_core::store::StoreError;
 use sigra_core::token::RawToken;
 use sigra_tests::{TABLES, TestStore, auth_over, secret, t0};
 
-use super::{at_minutes, contains, hex, new_session, new_user};
+use super::{at_minutes, contains, hex, mark_deleted, new_session, new_user};
 
 pub(crate) async fn session_round_trips_with_its_user(store: &TestStore) {
     let alice = new_user(store, "alice@example.com").await;
@@ -650,4 +650,24 @@ pub(crate) async fn unknown_sessions_are_not_errors(store: &TestStore) {
     assert!(auth.fetch_session(&ghost).await.unwrap().is_none());
     assert!(!auth.delete_session(&ghost).await.unwrap());
     assert!(store.dump_rows("user_sessions").await.is_empty());
+}
+
+pub(crate) async fn sessions_of_a_soft_deleted_user_are_not_found(store: &TestStore) {
+    let alice = new_user(store, "alice@example.com").await;
+    let bob = new_user(store, "bob@example.com").await;
+    let (token, _) = new_session(store, &alice, SessionKind::RememberMe, t0()).await;
+    let (bobs, _) = new_session(store, &bob, SessionKind::Standard, t0()).await;
+    mark_deleted(store, alice.id, at_minutes(1)).await;
+    assert_eq!(
+        store.session_with_user(&token.hash()).await.unwrap(),
+        None,
+        "a session of a soft-deleted user does not authenticate"
+    );
+    assert!(
+        store
+            .session_with_user(&bobs.hash())
+            .await
+            .unwrap()
+            .is_some()
+    );
 }

@@ -9,7 +9,7 @@ use sigra_core::store::{FailureCount, StoreError};
 use sigra_core::token::{RawToken, TokenContext};
 use sigra_tests::{TestStore, t0};
 
-use super::{at_minutes, concurrently, new_session, new_user, phc};
+use super::{at_minutes, concurrently, mark_deleted, new_session, new_user, phc};
 
 pub(crate) async fn insert_then_read_back(store: &TestStore) {
     let alice = User::new(
@@ -223,6 +223,7 @@ pub(crate) async fn change_password_keeps_only_the_given_session_and_deletes_ema
 
     let stored = store.user_by_id(alice.id).await.unwrap().unwrap();
     assert_eq!(stored.password_hash, Some(fresh));
+    assert_eq!(stored.updated_at, at_minutes(1));
     assert!(
         store
             .session_with_user(&keep.hash())
@@ -479,14 +480,11 @@ pub(crate) async fn concurrent_trust_epoch_increments_are_all_applied(store: &Te
         (1..=50).collect(),
         "each increment returns its own new value"
     );
+    let stored = store.user_by_id(alice.id).await.unwrap().unwrap();
+    assert_eq!(stored.mfa_trust_epoch, 50);
     assert_eq!(
-        store
-            .user_by_id(alice.id)
-            .await
-            .unwrap()
-            .unwrap()
-            .mfa_trust_epoch,
-        50
+        stored.updated_at, alice.updated_at,
+        "raising the epoch is not a profile change"
     );
     assert_eq!(
         store
@@ -615,7 +613,7 @@ pub(crate) async fn unknown_users_are_not_errors(store: &TestStore) {
     assert!(!store.delete_user(ghost).await.unwrap());
     // Operations that need the user say so with NotFound, never a backend error.
     match store.increment_trust_epoch(ghost).await {
-        Err(StoreError::NotFound(_)) => {}
+        Err(StoreError::NotFound("user")) => {}
         other => {
             panic!("increment_trust_epoch of an unknown user: expected NotFound, got {other:?}")
         }
@@ -624,17 +622,73 @@ pub(crate) async fn unknown_users_are_not_errors(store: &TestStore) {
         .record_login_failure(ghost, t0(), 5, TimeDelta::minutes(15))
         .await
     {
-        Err(StoreError::NotFound(_)) => {}
+        Err(StoreError::NotFound("user")) => {}
         other => {
             panic!("record_login_failure of an unknown user: expected NotFound, got {other:?}")
         }
     }
     match store.change_password(ghost, &phc("eA"), None, t0()).await {
-        Err(StoreError::NotFound(_)) => {}
+        Err(StoreError::NotFound("user")) => {}
         other => panic!("change_password of an unknown user: expected NotFound, got {other:?}"),
     }
     assert!(
         store.dump_rows("users").await.is_empty(),
         "no operation on an unknown user creates one"
+    );
+}
+
+pub(crate) async fn a_duplicate_id_is_a_backend_error_not_a_duplicate_email(store: &TestStore) {
+    let alice = new_user(store, "alice@example.com").await;
+    // Another address under an id that is taken: a unique violation, but not
+    // of the email, so not `DuplicateEmail` (which would tell the user their
+    // address is registered).
+    let twin = User::new(alice.id, "other@example.com".into(), None, t0());
+    match store.insert_user(&twin, &AuditEvent::register(&twin)).await {
+        Err(StoreError::Backend(_)) => {}
+        other => panic!("a duplicate user id: expected a backend error, got {other:?}"),
+    }
+    assert_eq!(
+        store.user_by_email("other@example.com").await.unwrap(),
+        None
+    );
+    assert_eq!(store.user_by_id(alice.id).await.unwrap(), Some(alice));
+}
+
+pub(crate) async fn a_lock_time_out_of_range_is_a_backend_error(store: &TestStore) {
+    let alice = new_user(store, "alice@example.com").await;
+    // `now + lock_for` does not fit in a timestamp: an error, not a panic,
+    // and nothing is counted.
+    match store
+        .record_login_failure(alice.id, t0(), 1, TimeDelta::MAX)
+        .await
+    {
+        Err(StoreError::Backend(_)) => {}
+        other => panic!("a lock past the end of time: expected a backend error, got {other:?}"),
+    }
+    let stored = store.user_by_id(alice.id).await.unwrap().unwrap();
+    assert_eq!((stored.failed_login_count, stored.locked_until), (0, None));
+}
+
+pub(crate) async fn a_soft_deleted_user_is_found_by_id_only(store: &TestStore) {
+    let alice = new_user(store, "alice@example.com").await;
+    mark_deleted(store, alice.id, at_minutes(1)).await;
+    assert_eq!(
+        store.user_by_email("alice@example.com").await.unwrap(),
+        None,
+        "a soft-deleted user is not found by email"
+    );
+    assert_eq!(
+        store.user_by_id(alice.id).await.unwrap().map(|u| u.id),
+        Some(alice.id)
+    );
+    // Its address is free for a new account.
+    let again = new_user(store, "Alice@example.com").await;
+    assert_eq!(
+        store
+            .user_by_email("alice@example.com")
+            .await
+            .unwrap()
+            .map(|u| u.id),
+        Some(again.id)
     );
 }
