@@ -23,9 +23,9 @@ use crate::rows::micros;
 /// One `UPDATE … RETURNING` that counts a failure and locks at the threshold.
 ///
 /// Every expression on the right sees the row as it was before the update,
-/// so the new count is spelled out where the lock needs it; a write
-/// transaction holds the database's one write lock, so concurrent failures
-/// are all counted. Parameters: ?1 key, ?2 now, ?3 threshold, ?4 now + lock.
+/// so the new count is spelled out where the lock needs it; the statement
+/// holds the database's one write lock while it runs, so concurrent
+/// failures are all counted. Parameters: ?1 key, ?2 now, ?3 threshold, ?4 now + lock.
 macro_rules! failure_sql {
     ($table:literal, $count:literal, $key:literal) => {
         concat!(
