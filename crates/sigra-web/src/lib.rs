@@ -61,6 +61,7 @@ mod revocations;
 mod routes;
 mod sigra;
 mod state;
+mod templates;
 #[cfg(feature = "testing")]
 pub mod testing;
 

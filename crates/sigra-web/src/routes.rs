@@ -26,6 +26,7 @@ use crate::extract::{AuthSession, CurrentUser, MaybeUser};
 use crate::pages;
 use crate::rate_limit::limit_by_ip;
 use crate::sigra::Sigra;
+use crate::templates::{Dashboard, Home, LogIn, Register};
 use shared::{auth_failure, capitalise, frame, html, return_home, settings_page};
 
 impl Sigra {
@@ -143,31 +144,22 @@ async fn stylesheet() -> Response {
 async fn home(session: AuthSession, MaybeUser(user): MaybeUser) -> Response {
     let csrf = session.csrf_token();
     let email = user.as_ref().map(|u| u.email.as_str());
-    let body = match email {
-        Some(email) => format!(
-            r#"<p>Signed in as <strong id="home-email">{}</strong>. Go to your <a href="/dashboard">dashboard</a>.</p>"#,
-            pages::escape(email)
-        ),
-        None => r#"<p>Welcome. <a href="/users/register">Create an account</a> or <a href="/users/log-in">log in</a>.</p>"#.to_owned(),
-    };
     html(
         StatusCode::OK,
-        pages::page(frame("Home", &session, email, &csrf), &body),
+        pages::render(&Home {
+            frame: frame("Home", &session, email, &csrf),
+        }),
     )
 }
 
 async fn dashboard(current: CurrentUser, session: AuthSession) -> Response {
     let csrf = session.csrf_token();
-    let body = format!(
-        r#"<p>This page is only for signed-in users. You are <strong id="dashboard-email">{}</strong>.</p>"#,
-        pages::escape(&current.user.email)
-    );
     html(
         StatusCode::OK,
-        pages::page(
-            frame("Dashboard", &session, Some(&current.user.email), &csrf),
-            &body,
-        ),
+        pages::render(&Dashboard {
+            frame: frame("Dashboard", &session, Some(&current.user.email), &csrf),
+            email: &current.user.email,
+        }),
     )
 }
 
@@ -190,10 +182,11 @@ async fn register_page(session: AuthSession, MaybeUser(user): MaybeUser) -> Resp
     let csrf = session.csrf_token();
     html(
         StatusCode::OK,
-        pages::page(
-            frame("Register", &session, None, &csrf),
-            &pages::register_form(&csrf, "", None),
-        ),
+        pages::render(&Register {
+            frame: frame("Register", &session, None, &csrf),
+            email: "",
+            error: None,
+        }),
     )
 }
 
@@ -225,10 +218,13 @@ async fn register(
         Err(e) => return auth_failure(e),
     };
     let csrf = session.csrf_token();
-    let body = pages::register_form(&csrf, &form.email, Some(&error));
     html(
         StatusCode::UNPROCESSABLE_ENTITY,
-        pages::page(frame("Register", &session, None, &csrf), &body),
+        pages::render(&Register {
+            frame: frame("Register", &session, None, &csrf),
+            email: &form.email,
+            error: Some(&error),
+        }),
     )
 }
 
@@ -251,10 +247,11 @@ async fn log_in_page(session: AuthSession, MaybeUser(user): MaybeUser) -> Respon
     let csrf = session.csrf_token();
     html(
         StatusCode::OK,
-        pages::page(
-            frame("Log in", &session, None, &csrf),
-            &pages::log_in_form(&csrf, "", None),
-        ),
+        pages::render(&LogIn {
+            frame: frame("Log in", &session, None, &csrf),
+            email: "",
+            error: None,
+        }),
     )
 }
 
@@ -283,18 +280,24 @@ async fn log_in(
         },
         Err(AuthError::DeletionScheduled) => {
             let csrf = session.csrf_token();
-            let body = pages::log_in_form(&csrf, &form.email, Some(DELETION_SCHEDULED));
             html(
                 StatusCode::FORBIDDEN,
-                pages::page(frame("Log in", &session, None, &csrf), &body),
+                pages::render(&LogIn {
+                    frame: frame("Log in", &session, None, &csrf),
+                    email: &form.email,
+                    error: Some(DELETION_SCHEDULED),
+                }),
             )
         }
         Err(AuthError::InvalidCredentials | AuthError::Locked { .. }) => {
             let csrf = session.csrf_token();
-            let body = pages::log_in_form(&csrf, &form.email, Some(LOG_IN_FAILED));
             html(
                 StatusCode::UNAUTHORIZED,
-                pages::page(frame("Log in", &session, None, &csrf), &body),
+                pages::render(&LogIn {
+                    frame: frame("Log in", &session, None, &csrf),
+                    email: &form.email,
+                    error: Some(LOG_IN_FAILED),
+                }),
             )
         }
         Err(e) => auth_failure(e),

@@ -21,22 +21,25 @@ use sigra_core::token::RawToken;
 use super::shared::{auth_failure, capitalise, frame, html, settings_page};
 use crate::cookies::FlashKind;
 use crate::extract::{AuthSession, CurrentUser, MaybeUser};
-use crate::pages::{self, SettingsForm};
+use crate::pages;
 use crate::rate_limit;
 use crate::rejection::LOG_IN_PATH;
 use crate::sigra::Sigra;
+use crate::templates::{
+    AddressTaken, EmailChangeSent, InvalidLink, ResetPassword, ResetRequest, SettingsForm,
+};
 
 const NOT_YOUR_PASSWORD: &str = "That is not your current password.";
 
 /// A 404 page for a dead email link, with `what_next` (trusted HTML).
-fn dead_link(session: &AuthSession, user: Option<&str>, what_next: &str) -> Response {
+fn dead_link(session: &AuthSession, user: Option<&str>, what_next: &'static str) -> Response {
     let csrf = session.csrf_token();
     html(
         StatusCode::NOT_FOUND,
-        pages::page(
-            frame("Link not valid", session, user, &csrf),
-            &pages::invalid_link(what_next),
-        ),
+        pages::render(&InvalidLink {
+            frame: frame("Link not valid", session, user, &csrf),
+            what_next,
+        }),
     )
 }
 
@@ -57,10 +60,10 @@ fn reset_request_response(session: &AuthSession, user: &MaybeUser, sent: bool) -
     let csrf = session.csrf_token();
     html(
         StatusCode::OK,
-        pages::page(
-            frame("Reset your password", session, email(user), &csrf),
-            &pages::reset_request(&csrf, sent),
-        ),
+        pages::render(&ResetRequest {
+            frame: frame("Reset your password", session, email(user), &csrf),
+            sent,
+        }),
     )
 }
 
@@ -105,13 +108,14 @@ fn reset_form(
     error: Option<&str>,
 ) -> Response {
     let csrf = session.csrf_token();
-    let min = sigra.auth().config().password_min_length;
     html(
         status,
-        pages::page(
-            frame("Choose a new password", session, email(user), &csrf),
-            &pages::reset_password(&csrf, token, min, error),
-        ),
+        pages::render(&ResetPassword {
+            frame: frame("Choose a new password", session, email(user), &csrf),
+            token,
+            password_min_length: sigra.auth().config().password_min_length,
+            error,
+        }),
     )
 }
 
@@ -270,15 +274,15 @@ pub(super) async fn change_email(
             let csrf = session.csrf_token();
             return html(
                 StatusCode::OK,
-                pages::page(
-                    frame(
+                pages::render(&EmailChangeSent {
+                    frame: frame(
                         "Check your inbox",
                         &session,
                         Some(&current.user.email),
                         &csrf,
                     ),
-                    &pages::email_change_sent(&normalize_email(&form.email)),
-                ),
+                    new_email: &normalize_email(&form.email),
+                }),
             );
         }
         Err(AuthError::InvalidCredentials) => (StatusCode::UNAUTHORIZED, NOT_YOUR_PASSWORD),
@@ -331,10 +335,9 @@ pub(super) async fn confirm_email_change(
             let csrf = session.csrf_token();
             html(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                pages::page(
-                    frame("Address taken", &session, email(&user), &csrf),
-                    "<p>Another account now uses that address, so your address was not changed.</p>",
-                ),
+                pages::render(&AddressTaken {
+                    frame: frame("Address taken", &session, email(&user), &csrf),
+                }),
             )
         }
         Err(e) => auth_failure(e),

@@ -28,6 +28,7 @@ use crate::cookies::FlashKind;
 use crate::extract::{AuthSession, CurrentUser};
 use crate::rejection::{LOG_IN_PATH, MfaLocked};
 use crate::sigra::Sigra;
+use crate::templates::{BackupCodes, MfaChallenge, MfaConfirmRetry, MfaEnroll, Sudo};
 use crate::{pages, rate_limit};
 
 const SETTINGS_PATH: &str = "/users/settings";
@@ -53,13 +54,13 @@ fn challenge_response(
 ) -> Response {
     let csrf = session.csrf_token();
     let trust_for = human_duration(sigra.auth().config().trust_ttl);
-    let body = pages::mfa_challenge(&csrf, &trust_for, error);
     html(
         status,
-        pages::page(
-            frame("Two-factor authentication", session, None, &csrf),
-            &body,
-        ),
+        pages::render(&MfaChallenge {
+            frame: frame("Two-factor authentication", session, None, &csrf),
+            trust_for: &trust_for,
+            error,
+        }),
     )
 }
 
@@ -130,22 +131,20 @@ pub(super) async fn enroll(
     match sigra.auth().begin_mfa_enrollment(&current.user).await {
         Ok(enrollment) => {
             let csrf = session.csrf_token();
-            let body = pages::mfa_enroll(
-                &csrf,
-                enrollment.secret_base32.expose_secret(),
-                enrollment.otpauth_uri.expose_secret(),
-            );
+            let otpauth_uri = enrollment.otpauth_uri.expose_secret();
             html(
                 StatusCode::OK,
-                pages::page(
-                    frame(
+                pages::render(&MfaEnroll {
+                    frame: frame(
                         "Set up two-factor authentication",
                         &session,
                         Some(&current.user.email),
                         &csrf,
                     ),
-                    &body,
-                ),
+                    secret: enrollment.secret_base32.expose_secret(),
+                    otpauth_uri,
+                    qr: pages::qr_svg(otpauth_uri),
+                }),
             )
         }
         Err(AuthError::MfaAlreadyEnabled) => settings_flash(
@@ -166,15 +165,15 @@ fn backup_codes_page(
     let codes: Vec<&str> = codes.iter().map(|c| c.expose()).collect();
     html(
         StatusCode::OK,
-        pages::page(
-            frame(
+        pages::render(&BackupCodes {
+            frame: frame(
                 "Your backup codes",
                 session,
                 Some(&current.user.email),
                 &csrf,
             ),
-            &pages::backup_codes(&codes),
-        ),
+            codes: &codes,
+        }),
     )
 }
 
@@ -197,21 +196,17 @@ pub(super) async fn confirm(
         }
         Err(AuthError::InvalidCode) => {
             let csrf = session.csrf_token();
-            let body = pages::mfa_confirm_retry(
-                &csrf,
-                "That code is not valid. Check that the app's clock is right and try the newest code.",
-            );
             html(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                pages::page(
-                    frame(
+                pages::render(&MfaConfirmRetry {
+                    frame: frame(
                         "Set up two-factor authentication",
                         &session,
                         Some(&current.user.email),
                         &csrf,
                     ),
-                    &body,
-                ),
+                    error: "That code is not valid. Check that the app's clock is right and try the newest code.",
+                }),
             )
         }
         Err(AuthError::MfaNotEnabled) => settings_flash(
@@ -310,15 +305,15 @@ fn sudo_response(
     let csrf = session.csrf_token();
     html(
         status,
-        pages::page(
-            frame(
+        pages::render(&Sudo {
+            frame: frame(
                 "Confirm your password",
                 session,
                 Some(&current.user.email),
                 &csrf,
             ),
-            &pages::sudo_form(&csrf, error),
-        ),
+            error,
+        }),
     )
 }
 

@@ -9,9 +9,10 @@ use axum::response::{IntoResponse, Redirect, Response};
 use sigra_core::auth::AuthError;
 
 use crate::extract::{AuthSession, CurrentUser};
-use crate::pages::{self, Frame, SettingsForm, SettingsView};
+use crate::pages;
 use crate::rejection::Unavailable;
 use crate::sigra::Sigra;
+use crate::templates::{Frame, Settings, SettingsForm};
 
 pub(super) fn frame<'a>(
     title: &'a str,
@@ -22,7 +23,7 @@ pub(super) fn frame<'a>(
     Frame {
         title,
         email,
-        csrf: Some(csrf),
+        csrf,
         flash: session.take_flash(),
     }
 }
@@ -69,8 +70,8 @@ pub(super) async fn settings_page(
     };
     let csrf = session.csrf_token();
     let grace_period = human_duration(auth.config().deletion_grace_period);
-    let body = pages::settings(&SettingsView {
-        csrf: &csrf,
+    let page = Settings {
+        frame: frame("Settings", session, Some(&current.user.email), &csrf),
         sessions: &sessions,
         current: &current.session,
         email: &current.user.email,
@@ -81,14 +82,8 @@ pub(super) async fn settings_page(
         grace_period: &grace_period,
         error,
         new_email,
-    });
-    html(
-        status,
-        pages::page(
-            frame("Settings", session, Some(&current.user.email), &csrf),
-            &body,
-        ),
-    )
+    };
+    html(status, pages::render(&page))
 }
 
 /// A duration as people say it: "14 days", "1 hour", "90 minutes".
