@@ -79,6 +79,7 @@ http_tests! {
         protected_pages_redirect_signed_out_visitors_to_log_in,
         security_headers_are_on_every_response,
         personal_pages_are_never_cached,
+        hostile_input_is_escaped_where_the_pages_echo_it,
     ],
     registration: [
         registration_logs_the_user_in_and_redirects_home,

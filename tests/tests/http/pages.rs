@@ -2,6 +2,7 @@
 
 use sigra_tests::Backend;
 use sigra_tests::http::{Method, Page, StatusCode, headers};
+use sigra_web::CSRF_FIELD;
 
 use super::{PASSWORD, assert_signed_in_as, seed_user, server, signed_in};
 
@@ -197,4 +198,70 @@ pub(crate) async fn personal_pages_are_never_cached(backend: Backend) {
     seed_user(&server, "bob@example.com").await;
     let answer = bob.log_in("bob@example.com", PASSWORD, false).await;
     assert_eq!(answer.header("cache-control"), Some("no-store"));
+}
+
+/// What a visitor sends comes back as text: a script typed into the email
+/// field of the forms, and one sent as the browser name that the settings
+/// page lists.
+pub(crate) async fn hostile_input_is_escaped_where_the_pages_echo_it(backend: Backend) {
+    const HOSTILE: &str = r#""><script>alert('x')</script>"#;
+    const ESCAPED: &str = "&#34;&#62;&#60;script&#62;alert(&#39;x&#39;)&#60;/script&#62;";
+    #[track_caller]
+    fn assert_escaped(what: &str, page: &Page, echoes: usize) {
+        assert!(!page.body.contains("<script"), "{what}: {}", page.body);
+        assert!(!page.body.contains("'x'"), "{what}: {}", page.body);
+        assert_eq!(page.count(ESCAPED), echoes, "{what}: {}", page.body);
+    }
+
+    let server = server(backend).await;
+    seed_user(&server, "alice@example.com").await;
+    let mut anonymous = server.client();
+    for (path, status) in [
+        ("/users/log-in", StatusCode::UNAUTHORIZED),
+        ("/users/register", StatusCode::UNPROCESSABLE_ENTITY),
+    ] {
+        anonymous.get(path).await;
+        let page = anonymous
+            .post_with_csrf(path, &[("email", HOSTILE), ("password", "wrong")])
+            .await;
+        assert_eq!(page.status, status, "{path}: {}", page.body);
+        assert_escaped(path, &page, 1);
+        assert!(
+            page.body.contains(&format!(r#"value="{ESCAPED}""#)),
+            "{path}: the email goes back into its field"
+        );
+    }
+
+    // The browser name is whatever the client sends; the session keeps it.
+    let mut alice = server.client();
+    alice.get("/users/log-in").await;
+    let csrf = alice
+        .csrf_token()
+        .expect("the log-in form's token")
+        .to_owned();
+    alice
+        .request(
+            Method::POST,
+            "/users/log-in",
+            headers(&[("user-agent", HOSTILE)]),
+            Some(&[
+                (CSRF_FIELD, csrf.as_str()),
+                ("email", "alice@example.com"),
+                ("password", PASSWORD),
+            ]),
+        )
+        .await
+        .assert_redirect("/");
+    let settings = alice.get("/users/settings").await;
+    assert_eq!(settings.status, StatusCode::OK, "{}", settings.body);
+    assert_escaped("settings", &settings, 1);
+    // A refused new address goes back into the email form.
+    let refused = alice
+        .post_with_csrf(
+            "/users/settings/email",
+            &[("email", HOSTILE), ("current_password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_escaped("settings after a refused address", &refused, 2);
 }
