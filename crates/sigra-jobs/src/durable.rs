@@ -40,9 +40,10 @@ use sigra_core::mail::{Email, MailError, Mailer};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::error::JobError;
 use crate::jobs::deliver_email;
-use crate::runner::{JobError, Shared};
 use crate::schedule::Schedule;
+use crate::shared::Shared;
 use crate::telemetry::{JobKind, QueueDepth, instrumented};
 
 /// The queue (apalis `job_type`) of `deliver_email` jobs.
@@ -521,7 +522,7 @@ async fn mail_handler(
 /// tower's `Backoff` for the mail retry layer: `initial × 2^(n−1)`, capped.
 #[derive(Clone, Debug)]
 struct MailBackoff {
-    retry: crate::runner::MailRetry,
+    retry: crate::settings::MailRetry,
     failures: usize,
 }
 

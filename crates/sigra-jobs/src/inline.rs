@@ -11,7 +11,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::jobs::deliver_email;
-use crate::runner::Shared;
+use crate::shared::Shared;
 use crate::telemetry::{JobKind, instrumented};
 
 /// Sends each message on its own task, at most `mail_concurrency` at once,

@@ -54,10 +54,13 @@
 
 #[cfg(feature = "durable")]
 mod durable;
+mod error;
 mod inline;
 pub mod jobs;
 mod runner;
 mod schedule;
+mod settings;
+mod shared;
 mod telemetry;
 
 #[cfg(test)]
@@ -67,9 +70,11 @@ mod tests;
 
 #[cfg(feature = "durable")]
 pub use durable::{MAIL_QUEUE, PERIODIC_QUEUE, QueuedMailer, SQLITE_MIGRATIONS_TABLE};
-pub use runner::{JobError, Jobs, JobsConfig, JobsHandle, MailRetry};
+pub use error::JobError;
+pub use runner::{Jobs, JobsHandle};
 pub use schedule::{
     DEFAULT_AUDIT_RETENTION_SCHEDULE, DEFAULT_CLEANUP_SCHEDULE, DEFAULT_DELETIONS_SCHEDULE,
     Schedule, ScheduleError, Schedules,
 };
+pub use settings::{JobsConfig, MailRetry};
 pub use telemetry::{JobCounters, JobKind, JobRun, JobsStats, QueueDepth, RECENT_RUNS};
