@@ -8,8 +8,8 @@
 //!
 //! Implementations: [`DevMailbox`] keeps messages in memory (the demo's
 //! `/dev/mailbox.json`), [`LogMailer`] records only that a message was sent
-//! (recipient domain and subject, never the body), and `sigra-web`'s
-//! `SmtpMailer` delivers over SMTP with lettre.
+//! (recipient domain and subject, never the body), and `sigra-jobs`'s
+//! `SmtpTransport` (feature `smtp`) delivers over SMTP with lettre.
 
 use std::fmt;
 use std::sync::Mutex;
@@ -57,9 +57,22 @@ pub enum MailError {
     /// The transport is saturated; try again later.
     #[error("the mail queue is full")]
     Busy,
-    /// The transport failed; the source says how.
+    /// The transport failed; the source says how. Sending again later may work.
     #[error("mail delivery failed: {0}")]
     Transport(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The transport refused this message for good (an SMTP 5xx reply); the
+    /// source says how. Sending the same message again cannot succeed.
+    #[error("mail refused permanently: {0}")]
+    Rejected(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl MailError {
+    /// Whether sending the same message again cannot succeed
+    /// ([`InvalidRecipient`](Self::InvalidRecipient) or
+    /// [`Rejected`](Self::Rejected)), so a job runner stops retrying it.
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, Self::InvalidRecipient | Self::Rejected(_))
+    }
 }
 
 /// Sends messages.
@@ -69,7 +82,11 @@ pub enum MailError {
 /// - `send` returns quickly: an implementation that talks to a network
 ///   hands the message to a bounded background queue and returns, so the
 ///   time a request takes does not reveal whether a message was sent (the
-///   password-reset form answers the same for unknown addresses).
+///   password-reset form answers the same for unknown addresses). The
+///   mailer given to `Auth` is the job runner's (`sigra_jobs::Jobs::mailer`),
+///   which queues; the *transport* behind a runner makes one delivery
+///   attempt per `send` and reports the outcome, and the runner retries
+///   failures that are not [permanent](MailError::is_permanent).
 /// - Delivery is at least once; duplicates carry the same `idempotency_key`.
 /// - Nothing logs a message body or a link.
 #[async_trait]

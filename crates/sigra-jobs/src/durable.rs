@@ -3,9 +3,11 @@
 //!
 //! Per node, a durable runner starts:
 //! - one `deliver_email` worker on the queue `sigra.deliver_email`, whose
-//!   handler sends one message and whose retry layer (apalis `retry`, tower
-//!   `Retry`) tries again with exponential backoff up to `mail_retry.attempts`;
-//!   after the last failure the row stays `Failed` with `attempts = max_attempts`;
+//!   handler makes one delivery attempt through the transport and whose retry
+//!   layer (apalis `retry`, tower `Retry`) tries again with exponential
+//!   backoff up to `mail_retry.attempts`; after the last failure the row stays
+//!   `Failed` with `attempts = max_attempts`. A permanent failure (an invalid
+//!   address, an SMTP 5xx) is not retried: the row ends `Killed`;
 //! - one worker on the queue `sigra.periodic`, which runs the periodic jobs;
 //! - one apalis-cron scheduler per periodic job. On each tick it **claims**
 //!   the tick in `sigra_job_ticks` (primary key `(job, tick)`): the first
@@ -494,23 +496,14 @@ async fn mail_handler(
     .await;
     match result {
         Ok(()) => Ok(()),
+        Err(e) if e.is_permanent() => {
+            shared.give_up_mail(&job.key, attempt, &e, "the job is ended");
+            // No retry can fix it: stop now (the row ends `Killed`).
+            Err(Box::new(apalis::prelude::AbortError::new(e)))
+        }
         Err(e) => {
-            let attempts = shared.settings.mail_retry.attempts.max(1);
-            let refused = matches!(e, MailError::InvalidRecipient);
-            if attempt >= attempts || refused {
-                shared.stats.gave_up(JobKind::DeliverEmail);
-                tracing::error!(
-                    name: "sigra.job.gave_up",
-                    job = "deliver_email",
-                    attempts = attempt,
-                    idempotency_key = %job.key,
-                    error = %e,
-                    "mail delivery failed on its last attempt; the job is marked failed"
-                );
-            }
-            if refused {
-                // No retry can fix the address: stop now (the row ends `Killed`).
-                return Err(Box::new(apalis::prelude::AbortError::new(e)));
+            if attempt >= shared.settings.mail_retry.attempts.max(1) {
+                shared.give_up_mail(&job.key, attempt, &e, "the job is marked failed");
             }
             // After the last attempt the retry layer stops and the row ends
             // `Failed` with attempts = max_attempts, so no worker fetches it again.

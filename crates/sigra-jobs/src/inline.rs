@@ -15,7 +15,8 @@ use crate::shared::Shared;
 use crate::telemetry::{JobKind, instrumented};
 
 /// Sends each message on its own task, at most `mail_concurrency` at once,
-/// retrying with exponential backoff up to `mail_retry.attempts` tries.
+/// retrying temporary failures with exponential backoff up to
+/// `mail_retry.attempts` tries; a permanent failure is not retried.
 ///
 /// `send` returns as soon as the task is spawned (so a request's timing
 /// does not tell whether mail was sent), or [`MailError::Busy`] when every
@@ -68,12 +69,14 @@ async fn deliver_once(shared: &Shared, email: Email) -> Result<(), MailError> {
     .await
 }
 
-/// Delivers `email`, retrying with backoff; `false` when every attempt failed
-/// (then a `sigra.job.gave_up` error is logged).
+/// Delivers `email`, retrying temporary failures with the `mail_retry`
+/// backoff; `false` when it was given up (out of attempts, or refused for
+/// good: then a `sigra.job.gave_up` error is logged).
 pub(crate) async fn deliver_with_retries(shared: &Shared, email: Email) -> bool {
     let retry = shared.settings.mail_retry;
     let attempts = retry.attempts.max(1);
-    for attempt in 1..=attempts {
+    let mut attempt = 1;
+    let error = loop {
         let result = instrumented(
             &shared.stats,
             JobKind::DeliverEmail,
@@ -84,18 +87,16 @@ pub(crate) async fn deliver_with_retries(shared: &Shared, email: Email) -> bool 
         .await;
         match result {
             Ok(()) => return true,
-            Err(MailError::InvalidRecipient) => break,
-            Err(_) if attempt < attempts => tokio::time::sleep(retry.backoff(attempt)).await,
-            Err(_) => {}
+            Err(e) if e.is_permanent() || attempt >= attempts => break e,
+            Err(_) => tokio::time::sleep(retry.backoff(attempt)).await,
         }
-    }
-    shared.stats.gave_up(JobKind::DeliverEmail);
-    tracing::error!(
-        name: "sigra.job.gave_up",
-        job = "deliver_email",
-        attempts,
-        idempotency_key = %email.idempotency_key,
-        "mail delivery failed on every attempt; the message was dropped"
+        attempt += 1;
+    };
+    shared.give_up_mail(
+        &email.idempotency_key,
+        attempt,
+        &error,
+        "the message was dropped",
     );
     false
 }

@@ -61,6 +61,8 @@ mod runner;
 mod schedule;
 mod settings;
 mod shared;
+#[cfg(feature = "smtp")]
+pub mod smtp;
 mod telemetry;
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use chrono::{DateTime, TimeDelta, Utc};
 use sigra_core::clock::Clock;
 use sigra_core::config::Config;
-use sigra_core::mail::Mailer;
+use sigra_core::mail::{MailError, Mailer};
 use sigra_core::store::MaintenanceStore;
 
 use crate::error::JobError;
@@ -80,5 +80,41 @@ impl Shared {
             tracing::debug!(name: "sigra.job.tick_skipped", job = job.as_str(), %tick);
         }
         Ok(claimed)
+    }
+
+    /// Counts a message as given up and logs it once, as `sigra.job.gave_up`:
+    /// its idempotency key, the attempts made, whether the transport refused
+    /// it for good, and the last error's `Display` (which names no address and
+    /// holds no link). `fate` says what happens to it now.
+    pub(crate) fn give_up_mail(
+        &self,
+        idempotency_key: &str,
+        attempts: usize,
+        error: &MailError,
+        fate: &'static str,
+    ) {
+        self.stats.gave_up(JobKind::DeliverEmail);
+        let permanent = error.is_permanent();
+        if permanent {
+            tracing::error!(
+                name: "sigra.job.gave_up",
+                job = "deliver_email",
+                attempts,
+                permanent,
+                idempotency_key = %idempotency_key,
+                error = %error,
+                "mail refused permanently, not retried; {fate}"
+            );
+        } else {
+            tracing::error!(
+                name: "sigra.job.gave_up",
+                job = "deliver_email",
+                attempts,
+                permanent,
+                idempotency_key = %idempotency_key,
+                error = %error,
+                "mail delivery failed on every attempt; {fate}"
+            );
+        }
     }
 }
