@@ -1,93 +1,15 @@
-//! `sigra jobs run [--once]`, and the job runner `sigra serve` starts.
+//! `sigra jobs run [--once]`: a worker on the durable queue, or every
+//! periodic job once.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use secrecy::ExposeSecret;
-use sigra_core::config::Config;
-use sigra_core::mail::{LogMailer, Mailer};
 use sigra_core::model::DeletionStrategy;
-use sigra_core::store::Store;
 use sigra_jobs::{Jobs, JobsConfig, JobsStats, Schedule};
-use sigra_web::mail::SmtpMailer;
 
-use crate::env_with_flags;
-use crate::serve::{config, init_tracing, open_store, runtime, shutdown_signal};
-
-/// How `sigra serve` runs background jobs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub(crate) enum Mode {
-    /// In-process scheduler, mail sent inline (the default).
-    #[default]
-    Inline,
-    /// The apalis queue on `DATABASE_URL`.
-    Durable,
-}
-
-/// Takes `--jobs inline|durable` out of `args`.
-pub(crate) fn take_mode(args: &[String]) -> Result<(Mode, Vec<String>), String> {
-    let mut mode = Mode::default();
-    let mut rest = Vec::new();
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        if arg == "--jobs" {
-            mode = match it.next().map(String::as_str) {
-                Some("inline") => Mode::Inline,
-                Some("durable") => Mode::Durable,
-                other => {
-                    return Err(format!(
-                        "--jobs expects `inline` or `durable`, got {:?}",
-                        other.unwrap_or("")
-                    ));
-                }
-            };
-        } else {
-            rest.push(arg.clone());
-        }
-    }
-    Ok((mode, rest))
-}
-
-/// The runner `sigra serve` uses: inline, or durable on its own small pool
-/// to `DATABASE_URL` (so workers never take the request handlers' connections).
-pub(crate) async fn runner(
-    config: &Config,
-    store: Arc<dyn Store>,
-    mode: Mode,
-    transport: Arc<dyn Mailer>,
-    settings: JobsConfig,
-) -> Result<Jobs, String> {
-    let jobs = match mode {
-        Mode::Inline => Jobs::inline(store, config.clone()),
-        Mode::Durable => {
-            let url = config
-                .database_url
-                .as_ref()
-                .map(|u| u.expose_secret().to_owned())
-                .ok_or("DATABASE_URL is not set (postgres://… or sqlite://…)")?;
-            if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-                let pool = sigra_store_postgres::PostgresStore::connect_with_options(&url, 4)
-                    .await
-                    .map_err(|e| format!("cannot connect to PostgreSQL for the job queue: {e}"))?
-                    .pool()
-                    .clone();
-                Jobs::durable_postgres(store, config.clone(), pool)
-            } else {
-                let pool = sigra_store_sqlite::SqliteStore::connect(&url)
-                    .await
-                    .map_err(|e| format!("cannot open SQLite for the job queue: {e}"))?
-                    .pool()
-                    .clone();
-                Jobs::durable_sqlite(store, config.clone(), pool)
-            }
-        }
-    };
-    let jobs = jobs.settings(settings).transport(transport);
-    jobs.setup()
-        .await
-        .map_err(|e| format!("cannot set up the job queue: {e}"))?;
-    Ok(jobs)
-}
+use crate::boot::{
+    JobsMode, Mail, USAGE, config, env_with_flags, init_tracing, job_runner, open_store, runtime,
+    shutdown_signal,
+};
 
 /// `sigra jobs run` options beyond the environment.
 struct RunOptions {
@@ -144,19 +66,6 @@ fn parse_run(args: &[String]) -> Result<RunOptions, String> {
     Ok(options)
 }
 
-/// SMTP when `SMTP_URL` is set, else a log line per message (a worker
-/// process has no dev mailbox to show).
-fn transport(config: &Config) -> Result<Arc<dyn Mailer>, String> {
-    if let Some(url) = &config.smtp_url {
-        let from = format!("Sigra <no-reply@{}>", config.public_host());
-        let mailer =
-            SmtpMailer::from_url(url, &from).map_err(|e| format!("SMTP_URL is not usable: {e}"))?;
-        return Ok(Arc::new(mailer));
-    }
-    eprintln!("warning: SMTP_URL is not set: queued mail is logged, not sent");
-    Ok(Arc::new(LogMailer))
-}
-
 fn log_stats(stats: &JobsStats) {
     for q in &stats.queues {
         tracing::info!(
@@ -186,7 +95,7 @@ pub(crate) fn jobs(args: &[String]) -> Result<(), String> {
         _ => {
             return Err(format!(
                 "usage: sigra jobs run [--once] [options]\n\n{}",
-                crate::USAGE
+                USAGE
             ));
         }
     }
@@ -208,8 +117,20 @@ pub(crate) fn jobs(args: &[String]) -> Result<(), String> {
             }
             return Ok(());
         }
-        let transport = transport(&config)?;
-        let jobs = runner(&config, store, Mode::Durable, transport, options.settings).await?;
+        // A worker process has no dev mailbox to show.
+        let mail = Mail::from_config(
+            &config,
+            false,
+            "SMTP_URL is not set: queued mail is logged, not sent",
+        )?;
+        let jobs = job_runner(
+            &config,
+            store,
+            JobsMode::Durable,
+            mail.transport(),
+            options.settings,
+        )
+        .await?;
         let handle = jobs
             .start()
             .await

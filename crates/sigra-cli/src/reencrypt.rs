@@ -17,8 +17,7 @@ use sigra_core::ids::UserId;
 use sigra_core::reencrypt::{self, ReencryptProgress};
 use sigra_core::store::Store;
 
-use crate::env_with_flags;
-use crate::serve::{config, open_store, runtime};
+use crate::boot::{config, env_with_flags, open_store, runtime};
 
 /// `--batch-size` and `--after`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

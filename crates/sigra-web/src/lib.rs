@@ -50,7 +50,6 @@ mod extract;
 #[doc(hidden)]
 pub mod fuzz;
 mod layer;
-pub mod mail;
 mod memory_limiter;
 mod pages;
 pub mod rate_limit;
