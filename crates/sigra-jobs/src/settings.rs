@@ -55,7 +55,7 @@ pub struct JobsConfig {
     /// Retries of `deliver_email`.
     pub mail_retry: MailRetry,
     /// Inline runner: messages being delivered at once at most (default 32);
-    /// beyond that `send` answers [`MailError::Busy`].
+    /// beyond that `send` answers [`MailError::Busy`](sigra_core::mail::MailError::Busy).
     pub mail_concurrency: usize,
     /// Durable runners: how often an idle worker looks for new jobs (default 1 s).
     pub poll_interval: Duration,
@@ -68,7 +68,7 @@ pub struct JobsConfig {
     pub periodic_attempts: usize,
     /// How long claimed cron ticks are remembered (default 7 days).
     pub tick_retention: Duration,
-    /// How long [`JobsHandle::shutdown`] waits for running jobs (default 30 s).
+    /// How long [`JobsHandle::shutdown`](crate::JobsHandle::shutdown) waits for running jobs (default 30 s).
     pub shutdown_timeout: Duration,
     /// Durable runners: this node's name in worker names (default
     /// `sigra-<pid>-<8 random hex>`, new at each start); must differ between
