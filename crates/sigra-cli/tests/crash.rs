@@ -19,9 +19,14 @@
 //!
 //! It runs the real binary, the one Cargo built for this test
 //! (`CARGO_BIN_EXE_sigra`), at the default Argon2 cost. `cargo xtask chaos`
-//! runs it with the other reliability tests.
+//! runs it with the other reliability tests (every test here whose name holds
+//! `sigkill`), among them the durable-mail tests of the `mail` module.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+/// Durable mail across a SIGKILL, on SQLite and PostgreSQL.
+#[path = "crash/mail.rs"]
+mod mail;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -49,6 +54,19 @@ struct Server {
 
 impl Server {
     fn start(binary: &Path, database: &Path, port: u16, log: PathBuf) -> Self {
+        let database_url = format!("sqlite://{}", database.display());
+        Self::spawn(
+            binary,
+            &["serve"],
+            &[("DATABASE_URL", database_url.as_str())],
+            port,
+            log,
+        )
+    }
+
+    /// `sigra <args>` on `port` with the test's fixed environment plus `env`
+    /// (which wins over it), its output appended to `log`.
+    fn spawn(binary: &Path, args: &[&str], env: &[(&str, &str)], port: u16, log: PathBuf) -> Self {
         let out = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -56,16 +74,16 @@ impl Server {
             .expect("open the server log");
         let err = out.try_clone().expect("clone the log handle");
         let child = Command::new(binary)
-            .arg("serve")
+            .args(args)
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("SIGRA_ENV", "dev")
             .env("SECRET_KEY_BASE", SECRET_KEY_BASE)
-            .env("DATABASE_URL", format!("sqlite://{}", database.display()))
             .env("PORT", port.to_string())
             .env("SIGRA_RATE_LIMIT_REGISTER", "1000000/1m")
             .env("SIGRA_RATE_LIMIT_LOGIN", "1000000/1m")
             .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)
