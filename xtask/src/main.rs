@@ -460,8 +460,9 @@ fn chaos() -> Result {
         &[],
         "read the failing test's output above. The outage test runs PostgreSQL's own initdb and pg_ctl \
          from /usr/lib/postgresql/*/bin (Debian's `postgresql` package), as the `postgres` user when run \
-         as root; the crash test runs `sigra serve` (built by Cargo for it), kills it with SIGKILL \
-         mid-burst and checks the SQLite file it leaves.",
+         as root; the crash tests run `sigra serve` (built by Cargo for it) and kill it with SIGKILL: \
+         mid-burst, checking the SQLite file it leaves, and while its SMTP server refuses mail, on \
+         SQLite and on PostgreSQL (SIGRA_TEST_POSTGRES_URL; `cargo xtask services` starts it).",
     )
 }
 

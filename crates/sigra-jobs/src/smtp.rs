@@ -52,8 +52,6 @@
 //! percent-decoded; the only query parameter is `tls`.
 
 mod endpoint;
-#[cfg(test)]
-mod tests;
 
 use std::fmt;
 use std::time::Duration;
@@ -311,3 +309,6 @@ fn message_id(idempotency_key: &str, domain: &str) -> String {
     id.push('>');
     id
 }
+
+#[cfg(test)]
+mod tests;

@@ -183,6 +183,47 @@ pub(crate) async fn a_failing_mailer_is_retried_then_the_job_is_marked_failed(st
     handle.shutdown().await;
 }
 
+/// A transport whose server refuses every message for good (an SMTP 5xx).
+#[derive(Debug, Default)]
+struct RejectingMailer {
+    calls: AtomicUsize,
+}
+
+#[async_trait]
+impl Mailer for RejectingMailer {
+    async fn send(&self, _: Email) -> Result<(), MailError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        Err(MailError::Rejected("550 5.1.1 no such user".into()))
+    }
+}
+
+pub(crate) async fn a_permanent_refusal_is_tried_once_and_the_job_ends(store: &TestStore) {
+    let config = config_with_retention(None);
+    let rejecting = Arc::new(RejectingMailer::default());
+    let mut jobs = node(store, &config, fast("rejected"), rejecting.clone()).await;
+    let mailer = jobs.mailer();
+    let handle = jobs.start().await.unwrap();
+    mailer.send(message("confirm-5xx")).await.unwrap();
+    eventually("the job gives up", Duration::from_secs(30), || async {
+        handle.stats().await.job(JobKind::DeliverEmail).gave_up == 1
+    })
+    .await;
+    eventually("the row is killed", Duration::from_secs(10), || async {
+        job_rows(store, MAIL_QUEUE)
+            .await
+            .first()
+            .map(|r| r.0.as_str())
+            == Some("Killed")
+    })
+    .await;
+    // Long past every backoff of `fast`: still one attempt.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(rejecting.calls.load(Ordering::SeqCst), 1);
+    let mail = handle.stats().await.job(JobKind::DeliverEmail);
+    assert_eq!((mail.failed, mail.succeeded, mail.gave_up), (1, 0, 1));
+    handle.shutdown().await;
+}
+
 /// A transport that never finishes sending: the worker holding the job hangs.
 #[derive(Debug)]
 struct StuckMailer {

@@ -134,6 +134,7 @@ jobs_tests! {
         durable: [
             queued_mail_is_delivered_once_even_when_pushed_twice,
             a_failing_mailer_is_retried_then_the_job_is_marked_failed,
+            a_permanent_refusal_is_tried_once_and_the_job_ends,
             a_job_whose_worker_dies_mid_run_is_completed_by_a_new_worker,
             two_nodes_never_run_the_same_cron_tick_twice,
         ],
@@ -162,6 +163,7 @@ jobs_tests! {
         durable: [
             queued_mail_is_delivered_once_even_when_pushed_twice,
             a_failing_mailer_is_retried_then_the_job_is_marked_failed,
+            a_permanent_refusal_is_tried_once_and_the_job_ends,
             a_job_whose_worker_dies_mid_run_is_completed_by_a_new_worker,
             two_nodes_never_run_the_same_cron_tick_twice,
         ],
