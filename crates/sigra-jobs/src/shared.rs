@@ -95,26 +95,19 @@ impl Shared {
     ) {
         self.stats.gave_up(JobKind::DeliverEmail);
         let permanent = error.is_permanent();
-        if permanent {
-            tracing::error!(
-                name: "sigra.job.gave_up",
-                job = "deliver_email",
-                attempts,
-                permanent,
-                idempotency_key = %idempotency_key,
-                error = %error,
-                "mail refused permanently, not retried; {fate}"
-            );
+        let why = if permanent {
+            "mail refused permanently, not retried"
         } else {
-            tracing::error!(
-                name: "sigra.job.gave_up",
-                job = "deliver_email",
-                attempts,
-                permanent,
-                idempotency_key = %idempotency_key,
-                error = %error,
-                "mail delivery failed on every attempt; {fate}"
-            );
-        }
+            "mail delivery failed on every attempt"
+        };
+        tracing::error!(
+            name: "sigra.job.gave_up",
+            job = "deliver_email",
+            attempts,
+            permanent,
+            idempotency_key = %idempotency_key,
+            error = %error,
+            "{why}; {fate}"
+        );
     }
 }
