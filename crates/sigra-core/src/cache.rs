@@ -17,9 +17,14 @@
 //! is not cached. Another user in the same bucket only costs a database read.
 //! [`SessionCache::flush`] does the same for every bucket at once.
 //!
+//! [`SessionCache::evict_session`] does the same for one session (by its id,
+//! for writes that name a session but not its user), with the same buckets.
+//!
 //! **Staying correct across nodes.** The node that performs a write evicts
-//! the user before it answers ([`Auth`] does this for every write). Other
-//! nodes learn from the database's revocation log
+//! the user before it answers: [`Auth`] writes through a
+//! [`CachingStore`](crate::caching_store::CachingStore), which wraps the
+//! store port and evicts after every write that concerns a user or a session,
+//! so no write path can forget it. Other nodes learn from the database's revocation log
 //! ([`crate::store::RevocationStore`]), which triggers fill in the writing
 //! transaction: a [`RevocationFollower`] reads it every poll interval and
 //! evicts the users it names. While the follower cannot read the log, the
@@ -39,7 +44,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use crate::ids::UserId;
+use crate::ids::{SessionId, UserId};
 use crate::model::{Session, User};
 use crate::store::{RevocationStore, StoreResult};
 use crate::token::TokenHash;
@@ -123,6 +128,10 @@ impl Entry {
 /// used, rather than silently missing other nodes' revocations.
 pub struct SessionCache {
     entries: moka::sync::Cache<TokenHash, Arc<Entry>>,
+    /// The same entries by session id, for the writes that name a session by
+    /// id (`touch_session`). Best effort: a missing index entry only costs a
+    /// `last_active_at` write; revocation never depends on it.
+    by_session: moka::sync::Cache<SessionId, Arc<Entry>>,
     buckets: Box<[AtomicU64]>,
     revocations: AtomicU64,
     flushes: AtomicU64,
@@ -150,8 +159,13 @@ impl SessionCache {
             .max_capacity(capacity)
             .time_to_live(ttl)
             .build();
+        let by_session = moka::sync::Cache::builder()
+            .max_capacity(capacity)
+            .time_to_live(ttl)
+            .build();
         Self {
             entries,
+            by_session,
             buckets: (0..BUCKETS).map(|_| AtomicU64::new(0)).collect(),
             revocations: AtomicU64::new(0),
             flushes: AtomicU64::new(0),
@@ -162,7 +176,15 @@ impl SessionCache {
     }
 
     fn bucket(&self, user: UserId) -> &AtomicU64 {
-        let v = user.as_uuid().as_u128();
+        self.bucket_of(user.as_uuid())
+    }
+
+    fn session_bucket(&self, session: SessionId) -> &AtomicU64 {
+        self.bucket_of(session.as_uuid())
+    }
+
+    fn bucket_of(&self, id: &uuid::Uuid) -> &AtomicU64 {
+        let v = id.as_u128();
         let folded = (v as u64) ^ ((v >> 64) as u64);
         // Fibonacci hashing: the top bits of the product are well mixed.
         let index = (folded.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 52) as usize;
@@ -191,6 +213,7 @@ impl SessionCache {
     pub fn flush(&self) {
         self.flushes.fetch_add(1, SeqCst);
         self.entries.invalidate_all();
+        self.by_session.invalidate_all();
     }
 
     /// Makes every entry of `user` stale: the next lookup of any of their
@@ -201,9 +224,31 @@ impl SessionCache {
         self.bucket(user).fetch_max(generation, SeqCst);
     }
 
+    /// Makes the entry of session `id` stale, like [`SessionCache::evict_user`]
+    /// does for a user (and with the same cost for the sessions and users
+    /// sharing its bucket).
+    pub fn evict_session(&self, id: SessionId) {
+        let generation = self.revocations.fetch_add(1, SeqCst) + 1;
+        self.session_bucket(id).fetch_max(generation, SeqCst);
+        self.by_session.invalidate(&id);
+    }
+
     /// Drops the entry of one token.
     pub fn evict_token(&self, hash: &TokenHash) {
-        self.entries.invalidate(hash);
+        if let Some(entry) = self.entries.remove(hash) {
+            self.by_session.invalidate(&entry.session.id);
+        }
+    }
+
+    /// The owner of the entry cached for `hash`, stale or not.
+    pub(crate) fn cached_user(&self, hash: &TokenHash) -> Option<UserId> {
+        self.entries.get(hash).map(|entry| entry.user.id)
+    }
+
+    /// The entry of session `id`, if this node holds one (best effort; see
+    /// the `by_session` field).
+    pub(crate) fn session_entry(&self, id: SessionId) -> Option<Arc<Entry>> {
+        self.by_session.get(&id)
     }
 
     /// How many entries are held (after pending maintenance).
@@ -228,16 +273,24 @@ impl SessionCache {
     /// The valid entry for `hash` at `now`, if any; a stale one is dropped.
     pub(crate) fn get(&self, hash: &TokenHash, now: DateTime<Utc>) -> Option<Arc<Entry>> {
         let entry = self.entries.get(hash)?;
-        let fresh = self.bucket(entry.user.id).load(SeqCst) == entry.generation
+        let fresh = self.generation(&entry.session, &entry.user) == entry.generation
             && self.flushes.load(SeqCst) == entry.flush
             && now - entry.cached_at <= self.ttl
             && now >= entry.cached_at;
         if fresh {
             Some(entry)
         } else {
-            self.entries.invalidate(hash);
+            self.evict_token(hash);
             None
         }
+    }
+
+    /// The newest revocation generation of the session's and the user's
+    /// buckets: it moves past an entry's when either is evicted.
+    fn generation(&self, session: &Session, user: &User) -> u64 {
+        self.bucket(user.id)
+            .load(SeqCst)
+            .max(self.session_bucket(session.id).load(SeqCst))
     }
 
     /// Caches a database answer read under `ticket`, unless a revocation of
@@ -250,23 +303,22 @@ impl SessionCache {
         ticket: Ticket,
         now: DateTime<Utc>,
     ) {
-        let generation = self.bucket(user.id).load(SeqCst);
+        let generation = self.generation(session, user);
         if generation > ticket.generation || self.flushes.load(SeqCst) != ticket.flush {
             return;
         }
         // A revocation or flush between the check above and this insert
         // leaves the entry with an old generation: it is never served.
-        self.entries.insert(
-            hash,
-            Arc::new(Entry {
-                session: session.clone(),
-                user: user.clone(),
-                last_active: AtomicI64::new(session.last_active_at.timestamp_micros()),
-                cached_at: now,
-                generation,
-                flush: ticket.flush,
-            }),
-        );
+        let entry = Arc::new(Entry {
+            session: session.clone(),
+            user: user.clone(),
+            last_active: AtomicI64::new(session.last_active_at.timestamp_micros()),
+            cached_at: now,
+            generation,
+            flush: ticket.flush,
+        });
+        self.by_session.insert(session.id, Arc::clone(&entry));
+        self.entries.insert(hash, entry);
     }
 }
 

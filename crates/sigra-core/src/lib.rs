@@ -26,6 +26,7 @@
 
 pub mod auth;
 pub mod cache;
+pub mod caching_store;
 pub mod clock;
 pub mod config;
 pub mod cookie;
@@ -36,6 +37,8 @@ pub mod ids;
 pub mod keys;
 pub mod mail;
 pub mod mfa;
+#[cfg(test)]
+mod mock_store;
 pub mod model;
 pub mod password;
 pub mod random;

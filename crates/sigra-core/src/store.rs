@@ -16,12 +16,14 @@
 use std::fmt::Debug;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use thiserror::Error;
 
 use crate::config::Config;
 use crate::ids::{SessionId, UserId};
-use crate::model::{AuditEvent, DeletionStrategy, EmailToken, MfaCredential, Session, User};
+use crate::model::{
+    AuditEvent, DeletionStrategy, EmailToken, MfaCredential, Session, SessionKind, User,
+};
 use crate::password::PasswordHash;
 use crate::token::{TokenContext, TokenHash};
 
@@ -327,6 +329,45 @@ impl SessionCutoffs {
             standard_active_before: before(now, config.idle_timeout),
             remember_me_created_before: before(now, config.session_ttl),
             mfa_pending_created_before: before(now, config.mfa_pending_ttl),
+        }
+    }
+}
+
+/// The timeouts that decide whether one session has expired, by its kind
+/// (`absolute_timeout` and `idle_timeout` for standard sessions,
+/// `session_ttl` for remember-me ones, `mfa_pending_ttl` for MFA-pending
+/// ones). [`Auth::is_expired`](crate::auth::Auth::is_expired) and the
+/// session cache's decorator ([`crate::caching_store::CachingStore`]) both
+/// decide with it; [`SessionCutoffs`] is the same rule for bulk deletion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionTimeouts {
+    absolute: TimeDelta,
+    idle: TimeDelta,
+    remember_me: TimeDelta,
+    mfa_pending: TimeDelta,
+}
+
+impl SessionTimeouts {
+    /// The timeouts of `config`.
+    pub fn from_config(config: &Config) -> Self {
+        let delta = |d: std::time::Duration| TimeDelta::from_std(d).unwrap_or(TimeDelta::MAX);
+        Self {
+            absolute: delta(config.absolute_timeout),
+            idle: delta(config.idle_timeout),
+            remember_me: delta(config.session_ttl),
+            mfa_pending: delta(config.mfa_pending_ttl),
+        }
+    }
+
+    /// Whether `session` has expired at `now`, by its kind's timeouts.
+    pub fn is_expired(&self, session: &Session, now: DateTime<Utc>) -> bool {
+        let age = now - session.created_at;
+        match session.kind {
+            SessionKind::Standard => {
+                age > self.absolute || now - session.last_active_at > self.idle
+            }
+            SessionKind::RememberMe => age > self.remember_me,
+            SessionKind::MfaPending => age > self.mfa_pending,
         }
     }
 }

@@ -9,10 +9,10 @@ use mockall::predicate::{always, eq};
 use secrecy::SecretString;
 
 use super::Auth;
-use super::tests::MockDb;
 use crate::clock::TestClock;
 use crate::config::{Config, Environment};
 use crate::ids::UserId;
+use crate::mock_store::MockDb;
 use crate::model::{Session, SessionKind, SessionMeta, User};
 use crate::password::{Argon2Hasher, PasswordHasher};
 use crate::token::RawToken;

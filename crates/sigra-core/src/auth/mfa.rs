@@ -1,13 +1,17 @@
 //! MFA flows: TOTP enrolment, the second-factor check with lockout, backup
-//! codes, "trust this browser" cookies and disabling MFA.
+//! codes, "trust this browser" cookies (and revoking them all) and
+//! disabling MFA.
 
 use secrecy::SecretString;
 
-use super::{Auth, AuthError, delta};
+use super::error::AuthError;
+use super::mail::MFA_DISABLED;
+use super::service::{Auth, delta};
 use crate::encryption::FieldCipher;
 use crate::ids::UserId;
 use crate::mfa::{self, BackupCode, TotpSecret};
 use crate::model::{AuditAction, AuditEvent, MfaCredential, User};
+use crate::store::StoreError;
 use crate::trust;
 
 /// What a user needs to add Sigra to an authenticator app. Shown once.
@@ -65,13 +69,10 @@ impl Auth {
             .cipher()?
             .encrypt(secret.expose_bytes(), &secret_aad(user.id))
             .map_err(AuthError::Encryption)?;
-        let stored = self
-            .inner
+        self.inner
             .store
             .upsert_mfa_credential(&MfaCredential::new(user.id, sealed, self.now()))
-            .await;
-        self.evict_user(user.id);
-        stored?;
+            .await?;
         let otpauth_uri = mfa::otpauth_uri(&secret, &self.inner.config.mfa_issuer, &user.email)
             .map_err(|_| AuthError::InvalidEmail)?;
         Ok(MfaEnrollment {
@@ -102,7 +103,6 @@ impl Auth {
             mfa::verify_totp(&secret, code, now, None).map_err(|_| AuthError::InvalidCode)?;
         let step = i64::try_from(step).map_err(|_| AuthError::InvalidCode)?;
         let confirmed = self.inner.store.confirm_mfa(user.id, step, now).await;
-        self.evict_user(user.id);
         if !confirmed? {
             return Err(AuthError::MfaNotEnabled);
         }
@@ -212,9 +212,6 @@ impl Auth {
             let count = store
                 .record_mfa_failure(user.id, now, threshold, delta(cfg.lockout_duration))
                 .await?;
-            if count.locked_until.is_some() {
-                self.evict_user(user.id);
-            }
             self.audit(
                 AuditEvent::new(AuditAction::MfaFailure, Some(user.id), now)
                     .with("count", count.failed_login_count.to_string()),
@@ -309,14 +306,37 @@ impl Auth {
     /// Turns MFA off: deletes the secret and backup codes and revokes every
     /// trusted browser (epoch + 1), atomically. Callers require sudo mode.
     pub async fn disable_mfa(&self, user: &User) -> Result<(), AuthError> {
-        let disabled = self.inner.store.disable_mfa(user.id).await;
-        self.evict_user(user.id);
-        disabled?;
+        self.inner.store.disable_mfa(user.id).await?;
         let event = AuditEvent::new(AuditAction::MfaDisable, Some(user.id), self.now());
         self.audit(event.clone()).await?;
         tracing::info!(name: "sigra.mfa.disable", outcome = "ok");
-        self.notify(&user.email, &super::email::MFA_DISABLED, &event)
-            .await;
+        self.notify(&user.email, &MFA_DISABLED, &event).await;
         Ok(())
+    }
+
+    /// Revokes every "trust this browser" cookie of the user: one atomic
+    /// increment of the trust epoch. Returns the new epoch.
+    pub async fn revoke_all_trusted_browsers(&self, user_id: UserId) -> Result<i64, AuthError> {
+        let now = self.now();
+        let epoch = self.inner.store.increment_trust_epoch(user_id).await;
+        let epoch = match epoch {
+            Ok(epoch) => epoch,
+            Err(StoreError::NotFound(_)) => return Err(AuthError::UserNotFound),
+            Err(e) => return Err(e.into()),
+        };
+        self.audit(AuditEvent::new(
+            AuditAction::MfaTrustRevoked,
+            Some(user_id),
+            now,
+        ))
+        .await?;
+        tracing::info!(name: "sigra.mfa.trust.revoke_all", outcome = "ok");
+        Ok(epoch)
+    }
+
+    /// The user's current trust epoch.
+    pub async fn current_trust_epoch(&self, user_id: UserId) -> Result<i64, AuthError> {
+        let user = self.load_user(user_id).await?;
+        Ok(user.mfa_trust_epoch)
     }
 }
