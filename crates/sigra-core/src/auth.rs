@@ -1,7 +1,7 @@
 //! The `Auth` service: the operations an application calls.
 //!
 //! `Auth` ties the store ports, the password hasher (on a bounded
-//! [`HashPool`]), the clock and the config together. It decides; the store
+//! [`HashPool`](crate::hash_pool::HashPool)), the clock and the config together. It decides; the store
 //! persists. Every security event writes an audit row and a `tracing` event
 //! named like the Elixir library's (`sigra.auth.login`, `sigra.session.fetch`,
 //! …) with its outcome and latency — never an email, token or password.

@@ -1,6 +1,8 @@
-//! `Auth` with the session cache on: what a hit skips, what it still does,
-//! and that every write evicts before it returns. Uses the mock store of
-//! `auth::tests`.
+//! `Auth` with the session cache on (its store wrapped in a
+//! [`CachingStore`](crate::caching_store::CachingStore)): what a hit skips,
+//! what it still does, and that every write evicts before it returns. Uses
+//! the mock store of [`crate::mock_store`]; the decorator's own tests, method
+//! by method, are in `caching_store::tests`.
 
 use std::sync::Arc;
 
@@ -8,7 +10,7 @@ use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use mockall::predicate::{always, eq};
 use secrecy::SecretString;
 
-use super::Auth;
+use super::service::Auth;
 use crate::clock::TestClock;
 use crate::config::{Config, Environment};
 use crate::ids::UserId;

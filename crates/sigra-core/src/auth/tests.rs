@@ -6,7 +6,9 @@ use std::sync::Arc;
 use chrono::{DateTime, TimeDelta, Utc};
 use secrecy::SecretString;
 
-use super::{Auth, AuthError, is_valid_email, normalize_email};
+use super::address::{is_valid_email, normalize_email};
+use super::error::AuthError;
+use super::service::Auth;
 use crate::clock::TestClock;
 use crate::config::{Config, Environment};
 use crate::ids::UserId;
