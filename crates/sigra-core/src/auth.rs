@@ -34,8 +34,6 @@
 //! evicts by hand.
 
 mod address;
-#[cfg(test)]
-mod cache_tests;
 mod deletion;
 mod email;
 mod error;
@@ -46,10 +44,13 @@ mod password;
 mod register;
 mod service;
 mod sessions;
-#[cfg(test)]
-mod tests;
 
 pub use address::{is_valid_email, normalize_email};
 pub use error::AuthError;
 pub use mfa::{MfaEnrollment, SecondFactor};
 pub use service::{Auth, AuthBuilder};
+
+#[cfg(test)]
+mod cache_tests;
+#[cfg(test)]
+mod tests;

@@ -52,9 +52,6 @@ use crate::store::{
 };
 use crate::token::{TokenContext, TokenHash};
 
-#[cfg(test)]
-mod tests;
-
 /// A [`Store`] whose session lookups go through a [`SessionCache`], and
 /// whose writes evict from it. See the [module docs](self) for what each
 /// write evicts.
@@ -495,3 +492,6 @@ impl Store for CachingStore {
         self.inner.ping().await
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -37,8 +37,6 @@ pub mod ids;
 pub mod keys;
 pub mod mail;
 pub mod mfa;
-#[cfg(test)]
-mod mock_store;
 pub mod model;
 pub mod password;
 pub mod random;
@@ -51,3 +49,6 @@ pub mod token;
 pub mod trust;
 
 pub use error::Error;
+
+#[cfg(test)]
+mod mock_store;
