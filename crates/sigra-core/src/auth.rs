@@ -30,8 +30,8 @@
 //! `register`, `log_in`, `sessions`, `password`, `email`, `deletion` and
 //! `mfa` add the operations; `mail` holds the messages they send. Its store
 //! is wrapped in a [`CachingStore`](crate::caching_store::CachingStore) when
-//! the session cache is on, which evicts on every write: no operation here
-//! evicts by hand.
+//! the session cache is on, which evicts after every write that concerns a
+//! user or a session: no operation here evicts by hand.
 
 mod address;
 mod deletion;
