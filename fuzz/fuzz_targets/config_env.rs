@@ -21,7 +21,7 @@ fuzz_target!(|data: &[u8]| {
         };
         // `#3` names the fourth known variable, so short inputs hit real parsers.
         let name = match name.strip_prefix('#').and_then(|n| n.parse::<usize>().ok()) {
-            Some(index) if !ENV_VARS.is_empty() => ENV_VARS[index % ENV_VARS.len()].0.to_owned(),
+            Some(index) if !ENV_VARS.is_empty() => ENV_VARS[index % ENV_VARS.len()].name.to_owned(),
             _ => name.to_owned(),
         };
         vars.insert(name, value.to_owned());

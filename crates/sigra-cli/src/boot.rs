@@ -8,13 +8,15 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use secrecy::ExposeSecret;
-use sigra_core::config::{Config, Environment};
+use sigra_core::config::Environment;
 use sigra_core::mail::{DevMailbox, LogMailer, Mailer};
 use sigra_core::store::Store;
 use sigra_jobs::smtp::SmtpTransport;
 use sigra_jobs::{Jobs, JobsConfig};
 use sigra_store_postgres::PostgresStore;
 use sigra_store_sqlite::SqliteStore;
+
+use crate::settings::{self, Settings};
 
 pub(crate) const USAGE: &str = "\
 usage: sigra <command> [options]
@@ -60,7 +62,7 @@ pub(crate) fn env_with_flags(args: &[String]) -> Result<HashMap<String, String>,
 /// The SQLite file the demo uses when no `DATABASE_URL` is given.
 const DEFAULT_DATABASE_URL: &str = "sqlite://sigra-dev.sqlite";
 
-pub(crate) fn config(mut vars: HashMap<String, String>) -> Result<Config, String> {
+pub(crate) fn config(mut vars: HashMap<String, String>) -> Result<Settings, String> {
     // `sigra serve` is the demo: dev unless told otherwise, and in dev the
     // public URL follows the port it listens on.
     vars.entry("SIGRA_ENV".to_owned())
@@ -78,17 +80,17 @@ pub(crate) fn config(mut vars: HashMap<String, String>) -> Result<Config, String
         vars.entry("PUBLIC_URL".to_owned())
             .or_insert_with(|| format!("http://127.0.0.1:{port}"));
     }
-    let config =
-        Config::from_env_map(&vars).map_err(|e| format!("the environment is not usable:\n{e}"))?;
-    for warning in config.warnings() {
+    let settings =
+        settings::load(&vars).map_err(|e| format!("the environment is not usable:\n{e}"))?;
+    for warning in settings.config.warnings() {
         eprintln!("warning: {warning}");
     }
-    Ok(config)
+    Ok(settings)
 }
 
-pub(crate) async fn open_store(config: &Config) -> Result<Arc<dyn Store>, String> {
+pub(crate) async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, String> {
     use secrecy::ExposeSecret;
-    let url = config
+    let url = settings
         .database_url
         .as_ref()
         .map(|u| u.expose_secret().to_owned())
@@ -189,16 +191,16 @@ pub(crate) fn take_jobs_mode(args: &[String]) -> Result<(JobsMode, Vec<String>),
 /// The runner `sigra serve` uses: inline, or durable on its own small pool
 /// to `DATABASE_URL` (so workers never take the request handlers' connections).
 pub(crate) async fn job_runner(
-    config: &Config,
+    app: &Settings,
     store: Arc<dyn Store>,
     mode: JobsMode,
     transport: Arc<dyn Mailer>,
     settings: JobsConfig,
 ) -> Result<Jobs, String> {
     let jobs = match mode {
-        JobsMode::Inline => Jobs::inline(store, config.clone()),
+        JobsMode::Inline => Jobs::inline(store, app.config.clone()),
         JobsMode::Durable => {
-            let url = config
+            let url = app
                 .database_url
                 .as_ref()
                 .map(|u| u.expose_secret().to_owned())
@@ -209,14 +211,14 @@ pub(crate) async fn job_runner(
                     .map_err(|e| format!("cannot connect to PostgreSQL for the job queue: {e}"))?
                     .pool()
                     .clone();
-                Jobs::durable_postgres(store, config.clone(), pool)
+                Jobs::durable_postgres(store, app.config.clone(), pool)
             } else {
                 let pool = sigra_store_sqlite::SqliteStore::connect(&url)
                     .await
                     .map_err(|e| format!("cannot open SQLite for the job queue: {e}"))?
                     .pool()
                     .clone();
-                Jobs::durable_sqlite(store, config.clone(), pool)
+                Jobs::durable_sqlite(store, app.config.clone(), pool)
             }
         }
     };
@@ -242,12 +244,13 @@ impl Mail {
     /// SMTP when `SMTP_URL` is set (in any environment, so a local Mailpit
     /// works in dev too), else the dev mailbox when `dev_mailbox` is allowed
     /// and the environment is dev, else the log (with `warning` printed).
-    pub(crate) fn from_config(
-        config: &Config,
+    pub(crate) fn from_settings(
+        settings: &Settings,
         dev_mailbox: bool,
         warning: &str,
     ) -> Result<Self, String> {
-        if let Some(url) = &config.smtp_url {
+        let config = &settings.config;
+        if let Some(url) = &settings.smtp_url {
             let from = format!("Sigra <no-reply@{}>", config.public_host());
             let smtp = SmtpTransport::from_url(url, &from)
                 .map_err(|e| format!("SMTP_URL is not usable: {e}"))?;

@@ -10,11 +10,13 @@ use std::collections::HashMap;
 use std::fmt;
 use std::time::Duration;
 
-use sigra_core::config::{Config, ConfigWarning};
+use sigra_core::config::ConfigWarning;
 use sigra_store_postgres::PostgresStore;
 use sigra_store_sqlite::SqliteStore;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+
+use crate::settings::Settings;
 
 /// How long a live check may take before it counts as unreachable.
 const TIMEOUT: Duration = Duration::from_secs(5);
@@ -67,15 +69,15 @@ fn var<'a>(vars: &'a HashMap<String, String>, name: &str) -> Option<&'a str> {
 /// Runs every check on `vars` (the environment as a map).
 pub(crate) async fn checks(vars: &HashMap<String, String>) -> Vec<Check> {
     let mut rows = Vec::new();
-    let config = match Config::from_env_map(vars) {
-        Ok(config) => {
+    let settings = match crate::settings::load(vars) {
+        Ok(settings) => {
             rows.push(row(
                 "configuration",
                 Status::Ok,
                 "every variable parses and validates",
                 "",
             ));
-            Some(config)
+            Some(settings)
         }
         Err(errors) => {
             for problem in errors.problems() {
@@ -89,22 +91,23 @@ pub(crate) async fn checks(vars: &HashMap<String, String>) -> Vec<Check> {
             None
         }
     };
-    if let Some(config) = &config {
-        config_checks(config, vars, &mut rows);
+    if let Some(settings) = &settings {
+        config_checks(settings, vars, &mut rows);
     }
     rows.push(database_check(var(vars, "DATABASE_URL")).await);
     rows.push(redis_check(var(vars, "REDIS_URL")).await);
     rows.push(
         smtp_check(
             var(vars, "SMTP_URL"),
-            config.as_ref().is_some_and(|c| c.env.is_prod()),
+            settings.as_ref().is_some_and(|s| s.config.env.is_prod()),
         )
         .await,
     );
     rows
 }
 
-fn config_checks(config: &Config, vars: &HashMap<String, String>, rows: &mut Vec<Check>) {
+fn config_checks(settings: &Settings, vars: &HashMap<String, String>, rows: &mut Vec<Check>) {
+    let config = &settings.config;
     let prod = config.env.is_prod();
     rows.push(if prod {
         row("environment", Status::Ok, "prod", "")
@@ -117,10 +120,10 @@ fn config_checks(config: &Config, vars: &HashMap<String, String>, rows: &mut Vec
         )
     });
 
-    let origin = config.public_url.origin().ascii_serialization();
+    let origin = config.endpoints.public_url.origin().ascii_serialization();
     let host = config.public_host();
     let local = matches!(host, "localhost" | "127.0.0.1" | "[::1]" | "::1");
-    rows.push(match (prod, local, config.public_url.scheme()) {
+    rows.push(match (prod, local, config.endpoints.public_url.scheme()) {
         (true, true, _) => row(
             "public origin",
             Status::Fail,
@@ -142,7 +145,7 @@ fn config_checks(config: &Config, vars: &HashMap<String, String>, rows: &mut Vec
         ),
     });
 
-    rows.push(match &config.cookie_domain {
+    rows.push(match &config.endpoints.cookie_domain {
         Some(domain) => row("cookie domain", Status::Ok, format!("{domain} (covers {host} and its siblings)"), ""),
         None if prod => row(
             "cookie domain",
@@ -190,7 +193,7 @@ fn config_checks(config: &Config, vars: &HashMap<String, String>, rows: &mut Vec
             "",
         )
     });
-    if config.secret_key_base_old.is_some() {
+    if config.secrets.secret_key_base_old.is_some() {
         rows.push(row(
             "SECRET_KEY_BASE_OLD",
             Status::Ok,
@@ -199,14 +202,14 @@ fn config_checks(config: &Config, vars: &HashMap<String, String>, rows: &mut Vec
         ));
     }
 
-    rows.push(match (&config.encryption_key, prod) {
+    rows.push(match (&config.secrets.encryption_key, prod) {
         (Some(key), _) => row(
             "ENCRYPTION_KEY",
             Status::Ok,
             format!(
                 "key id {}{}",
                 key.id(),
-                if config.encryption_keys_old.is_empty() {
+                if config.secrets.encryption_keys_old.is_empty() {
                     ""
                 } else {
                     " (old keys present)"
@@ -228,13 +231,13 @@ fn config_checks(config: &Config, vars: &HashMap<String, String>, rows: &mut Vec
         ),
     });
 
-    let behind_proxy = config.public_url.scheme() == "https" && config.port != 443;
-    rows.push(match (config.trusted_proxies.is_empty(), behind_proxy) {
-        (false, _) => row("trusted proxies", Status::Ok, format!("{} network(s)", config.trusted_proxies.len()), ""),
+    let behind_proxy = config.endpoints.public_url.scheme() == "https" && settings.port != 443;
+    rows.push(match (config.endpoints.trusted_proxies.is_empty(), behind_proxy) {
+        (false, _) => row("trusted proxies", Status::Ok, format!("{} network(s)", config.endpoints.trusted_proxies.len()), ""),
         (true, true) => row(
             "trusted proxies",
             Status::Warn,
-            format!("PUBLIC_URL is https but the app listens on port {}: a proxy terminates TLS, and every client looks like it", config.port),
+            format!("PUBLIC_URL is https but the app listens on port {}: a proxy terminates TLS, and every client looks like it", settings.port),
             "set SIGRA_TRUSTED_PROXIES to the proxy's addresses (CIDR) so rate limits key on real client IPs",
         ),
         (true, false) => row("trusted proxies", Status::Ok, "none (clients connect directly)", ""),

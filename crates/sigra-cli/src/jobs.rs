@@ -107,7 +107,7 @@ pub(crate) fn jobs(args: &[String]) -> Result<(), String> {
     runtime()?.block_on(async move {
         let store = open_store(&config).await?;
         if options.once {
-            let mut jobs = Jobs::inline(store, config).settings(options.settings);
+            let mut jobs = Jobs::inline(store, config.config).settings(options.settings);
             let lines = jobs
                 .run_once()
                 .await
@@ -118,7 +118,7 @@ pub(crate) fn jobs(args: &[String]) -> Result<(), String> {
             return Ok(());
         }
         // A worker process has no dev mailbox to show.
-        let mail = Mail::from_config(
+        let mail = Mail::from_settings(
             &config,
             false,
             "SMTP_URL is not set: queued mail is logged, not sent",

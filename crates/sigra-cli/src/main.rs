@@ -9,6 +9,7 @@ mod doctor;
 mod jobs;
 mod reencrypt;
 mod serve;
+mod settings;
 
 use std::process::ExitCode;
 

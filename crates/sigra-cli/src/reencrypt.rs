@@ -79,7 +79,7 @@ fn reencrypt_with(
     draw: ProgressDrawTarget,
 ) -> Result<String, String> {
     let config = config(vars)?;
-    let cipher = FieldCipher::from_config(&config).ok_or(
+    let cipher = config.config.field_cipher().ok_or(
         "ENCRYPTION_KEY is not set: set it to the new key (and ENCRYPTION_KEY_OLD to the \
          previous ones, comma-separated) before re-encrypting; `sigra gen-key` prints a key",
     )?;

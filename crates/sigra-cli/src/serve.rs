@@ -29,9 +29,9 @@ pub(crate) fn serve(args: &[String]) -> Result<(), String> {
     runtime()?.block_on(async move {
         let store = open_store(&config).await?;
         let addr = SocketAddr::from(([127, 0, 0, 1], config.port));
-        let url = config.public_url.to_string();
-        let env = config.env;
-        let mail = Mail::from_config(
+        let url = config.config.endpoints.public_url.to_string();
+        let env = config.config.env;
+        let mail = Mail::from_settings(
             &config,
             true,
             "SMTP_URL is not set: password-reset, confirmation and other links are not sent",
@@ -46,7 +46,7 @@ pub(crate) fn serve(args: &[String]) -> Result<(), String> {
             sigra_jobs::JobsConfig::default(),
         )
         .await?;
-        let auth = Auth::builder(config, store)
+        let auth = Auth::builder(config.config, store)
             .mailer(jobs.mailer())
             .build()
             .map_err(|e| format!("cannot start authentication: {e}"))?;
@@ -67,7 +67,9 @@ pub(crate) fn serve(args: &[String]) -> Result<(), String> {
         match sigra.auth().session_cache() {
             Some(_) => println!(
                 "Session cache on (SIGRA_SESSION_CACHE): following revocations every {}",
-                sigra_core::config::format_duration(sigra.auth().config().revocation_poll)
+                sigra_core::config::format_duration(
+                    sigra.auth().config().session_cache.revocation_poll
+                )
             ),
             None => println!(
                 "Session cache off (SIGRA_SESSION_CACHE=off): every request reads the database"
@@ -97,7 +99,7 @@ pub(crate) fn serve(args: &[String]) -> Result<(), String> {
 /// otherwise the in-memory one.
 async fn with_rate_limiter(auth: Auth) -> Result<Sigra, String> {
     use secrecy::ExposeSecret;
-    let Some(url) = auth.config().redis_url.clone() else {
+    let Some(url) = auth.config().endpoints.redis_url.clone() else {
         return Ok(Sigra::new(auth));
     };
     let limiter = sigra_web::redis_limiter::RedisRateLimiter::connect(url.expose_secret())

@@ -104,13 +104,13 @@ impl CookieOptions {
 pub fn cookie_opts(config: &Config, kind: CookieKind) -> CookieOptions {
     let (name, max_age) = match kind {
         CookieKind::Session => (SESSION_COOKIE, None),
-        CookieKind::RememberMe => (REMEMBER_ME_COOKIE, Some(config.session_ttl)),
-        CookieKind::MfaTrust => (TRUST_COOKIE, Some(config.trust_ttl)),
+        CookieKind::RememberMe => (REMEMBER_ME_COOKIE, Some(config.session.ttl)),
+        CookieKind::MfaTrust => (TRUST_COOKIE, Some(config.mfa.trust_ttl)),
     };
     CookieOptions {
         name,
         path: "/",
-        domain: config.cookie_domain.clone(),
+        domain: config.endpoints.cookie_domain.clone(),
         secure: config.secure_cookies(),
         http_only: true,
         same_site: SameSite::Lax,
@@ -163,11 +163,11 @@ mod tests {
         assert_eq!(cookie_opts(&config, CookieKind::Session).max_age, None);
         assert_eq!(
             cookie_opts(&config, CookieKind::RememberMe).max_age,
-            Some(config.session_ttl)
+            Some(config.session.ttl)
         );
         assert_eq!(
             cookie_opts(&config, CookieKind::MfaTrust).max_age,
-            Some(config.trust_ttl)
+            Some(config.mfa.trust_ttl)
         );
         assert_eq!(cookie_opts(&config, CookieKind::Session).domain, None);
         assert!(

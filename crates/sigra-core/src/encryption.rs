@@ -160,15 +160,6 @@ impl FieldCipher {
         Self { current, old }
     }
 
-    /// The cipher from `ENCRYPTION_KEY` and `ENCRYPTION_KEY_OLD`, or `None`
-    /// when no `ENCRYPTION_KEY` is configured.
-    pub fn from_config(config: &crate::config::Config) -> Option<Self> {
-        config
-            .encryption_key
-            .clone()
-            .map(|current| Self::new(current, config.encryption_keys_old.clone()))
-    }
-
     /// The id of the key new values are sealed with.
     pub fn current_key_id(&self) -> &str {
         self.current.id()

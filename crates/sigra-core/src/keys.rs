@@ -137,14 +137,6 @@ impl KeyRing {
         }
     }
 
-    /// A key ring built from the configuration's `SECRET_KEY_BASE` and `SECRET_KEY_BASE_OLD`.
-    pub fn from_config(config: &crate::config::Config) -> Self {
-        Self::new(
-            config.secret_key_base.clone(),
-            config.secret_key_base_old.clone(),
-        )
-    }
-
     /// The keys for `purpose`, derived on first use and cached afterwards.
     pub fn purpose(&self, purpose: &str) -> Arc<PurposeKeys> {
         if let Ok(cache) = self.inner.cache.read()

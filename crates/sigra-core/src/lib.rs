@@ -30,6 +30,7 @@ pub mod caching_store;
 pub mod clock;
 pub mod config;
 pub mod cookie;
+pub mod duration;
 pub mod encryption;
 pub mod error;
 pub mod hash_pool;

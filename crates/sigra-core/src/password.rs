@@ -625,9 +625,9 @@ impl PasswordPolicy {
     #[must_use]
     pub fn from_config(config: &crate::config::Config) -> Self {
         Self {
-            min_length: config.password_min_length,
-            max_length: config.password_max_length,
-            reject_common: config.password_reject_common,
+            min_length: config.password.min_length,
+            max_length: config.password.max_length,
+            reject_common: config.password.reject_common,
         }
     }
 

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use thiserror::Error;
 
-use crate::config::{format_duration, parse_duration, quoted};
+use crate::duration::{format_duration, parse_duration, quoted};
 
 /// How many hits are allowed per period, written `COUNT/PERIOD` (e.g. `10/1m`).
 ///

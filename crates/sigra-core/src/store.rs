@@ -325,10 +325,10 @@ impl SessionCutoffs {
     /// The cutoffs of `config`'s timeouts at `now`.
     pub fn at(config: &Config, now: DateTime<Utc>) -> Self {
         Self {
-            standard_created_before: before(now, config.absolute_timeout),
-            standard_active_before: before(now, config.idle_timeout),
-            remember_me_created_before: before(now, config.session_ttl),
-            mfa_pending_created_before: before(now, config.mfa_pending_ttl),
+            standard_created_before: before(now, config.session.absolute_timeout),
+            standard_active_before: before(now, config.session.idle_timeout),
+            remember_me_created_before: before(now, config.session.ttl),
+            mfa_pending_created_before: before(now, config.mfa.pending_ttl),
         }
     }
 }
@@ -352,10 +352,10 @@ impl SessionTimeouts {
     pub fn from_config(config: &Config) -> Self {
         let delta = |d: std::time::Duration| TimeDelta::from_std(d).unwrap_or(TimeDelta::MAX);
         Self {
-            absolute: delta(config.absolute_timeout),
-            idle: delta(config.idle_timeout),
-            remember_me: delta(config.session_ttl),
-            mfa_pending: delta(config.mfa_pending_ttl),
+            absolute: delta(config.session.absolute_timeout),
+            idle: delta(config.session.idle_timeout),
+            remember_me: delta(config.session.ttl),
+            mfa_pending: delta(config.mfa.pending_ttl),
         }
     }
 

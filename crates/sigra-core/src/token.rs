@@ -195,14 +195,14 @@ impl TokenContext {
     /// expire after `idle_timeout` without use; that is checked separately.
     pub fn validity(self, config: &crate::config::Config) -> Option<Duration> {
         match self {
-            Self::Session => Some(config.absolute_timeout),
-            Self::RememberMe => Some(config.session_ttl),
-            Self::MfaPending => Some(config.mfa_pending_ttl),
-            Self::Confirm => Some(config.confirm_ttl),
-            Self::ResetPassword => Some(config.reset_password_ttl),
-            Self::ChangeEmail => Some(config.change_email_ttl),
+            Self::Session => Some(config.session.absolute_timeout),
+            Self::RememberMe => Some(config.session.ttl),
+            Self::MfaPending => Some(config.mfa.pending_ttl),
+            Self::Confirm => Some(config.email_tokens.confirm_ttl),
+            Self::ResetPassword => Some(config.email_tokens.reset_password_ttl),
+            Self::ChangeEmail => Some(config.email_tokens.change_email_ttl),
             Self::Api => None,
-            Self::CancelDeletion => Some(config.deletion_grace_period),
+            Self::CancelDeletion => Some(config.retention.deletion_grace_period),
         }
     }
 }

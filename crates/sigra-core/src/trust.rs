@@ -247,7 +247,7 @@ mod tests {
         assert_eq!(opts.name, "_sigra_mfa_trust");
         assert_eq!(opts.domain.as_deref(), Some(".example.com"));
         assert!(opts.secure && opts.http_only);
-        assert_eq!(opts.max_age, Some(config.trust_ttl));
+        assert_eq!(opts.max_age, Some(config.mfa.trust_ttl));
     }
 
     proptest! {

@@ -117,8 +117,8 @@ impl Sealer {
             )
             .map_err(|_| JobError::Sealed)
         };
-        let current = derive(&config.secret_key_base)?;
-        let old = match &config.secret_key_base_old {
+        let current = derive(&config.secrets.secret_key_base)?;
+        let old = match &config.secrets.secret_key_base_old {
             Some(old) => vec![derive(old)?],
             None => Vec::new(),
         };

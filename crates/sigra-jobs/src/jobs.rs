@@ -87,7 +87,7 @@ impl fmt::Display for RetentionReport {
     }
 }
 
-/// Deletes the audit rows older than `config.audit_retention`
+/// Deletes the audit rows older than `config.retention.audit_retention`
 /// (`SIGRA_AUDIT_RETENTION`); with `None` (the default, `keep`) it deletes
 /// nothing and does not touch the database.
 pub async fn audit_retention(
@@ -95,7 +95,7 @@ pub async fn audit_retention(
     config: &Config,
     now: DateTime<Utc>,
 ) -> Result<RetentionReport, StoreError> {
-    let Some(retention) = config.audit_retention else {
+    let Some(retention) = config.retention.audit_retention else {
         return Ok(RetentionReport {
             retention: None,
             deleted: 0,

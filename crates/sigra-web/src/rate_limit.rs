@@ -61,7 +61,7 @@ pub async fn limit_by_ip(
     request: Request,
     next: Next,
 ) -> Response {
-    let proxies = &sigra.auth().config().trusted_proxies;
+    let proxies = &sigra.auth().config().endpoints.trusted_proxies;
     let key = client_ip(proxies, request.headers(), peer_ip(&request))
         .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
     match check(&sigra, action, &key).await {

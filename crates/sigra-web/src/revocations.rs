@@ -61,14 +61,14 @@ pub(crate) fn spawn(auth: &Auth) -> Option<FollowerTasks> {
     };
     let follower = RevocationFollower::new(cache.clone());
     let store = auth.store().clone();
-    let poll = auth.config().revocation_poll;
+    let poll = auth.config().session_cache.revocation_poll;
     let mut tasks = vec![
         runtime
             .spawn(follow(follower, store.clone(), poll))
             .abort_handle(),
     ];
     tasks.push(runtime.spawn(prune(auth.clone())).abort_handle());
-    if auth.config().revocation_listen {
+    if auth.config().session_cache.revocation_listen {
         tasks.push(runtime.spawn(listen(cache, store)).abort_handle());
     }
     Some(FollowerTasks { tasks })

@@ -9,7 +9,6 @@ use std::fmt;
 use std::sync::Arc;
 
 use sigra_core::auth::Auth;
-use sigra_core::keys::KeyRing;
 use sigra_core::mail::DevMailbox;
 use sigra_core::rate_limit::RateLimiter;
 use sigra_core::signing::MessageSigner;
@@ -64,8 +63,8 @@ impl Sigra {
     ///
     /// [session cache guide]: https://github.com/sigra-rs/sigra/blob/main/docs/guides/session-cache.md
     pub fn with_limiter(auth: Auth, limiter: Arc<dyn RateLimiter>) -> Self {
-        let keys = KeyRing::from_config(auth.config());
-        let url = &auth.config().public_url;
+        let keys = auth.config().key_ring();
+        let url = &auth.config().endpoints.public_url;
         let public_origin = url.origin().ascii_serialization();
         let follower = revocations::spawn(&auth).map(Arc::new);
         Self {
@@ -127,7 +126,7 @@ impl Sigra {
 /// limits still hold on each node, they are just not shared.
 fn limiter_for(config: &sigra_core::config::Config) -> Arc<dyn RateLimiter> {
     use secrecy::ExposeSecret as _;
-    let Some(url) = config.redis_url.as_ref() else {
+    let Some(url) = config.endpoints.redis_url.as_ref() else {
         return Arc::new(MemoryRateLimiter::new());
     };
     #[cfg(feature = "redis")]

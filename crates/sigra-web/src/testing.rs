@@ -209,7 +209,7 @@ pub async fn signed_in_fixture(
     let (token, session) = auth.create_session(user, kind, meta).await?;
     let csrf = cookies::new_csrf().ok_or(AuthError::Random(RandomError))?;
     let now = auth.now();
-    let ttl = auth.config().session_ttl;
+    let ttl = auth.config().session.ttl;
     let cookie = SessionCookie {
         token: Some(RawToken::from_bytes(*token.expose_bytes())),
         csrf: csrf.clone(),

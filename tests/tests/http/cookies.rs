@@ -117,7 +117,7 @@ pub(crate) async fn tampered_and_garbage_session_cookies_read_as_anonymous(backe
 
     // The genuine cookie works, and so does its data re-signed with the
     // server's own key: the cases below fail for the reason they name.
-    let own_ring = KeyRing::from_config(server.sigra().auth().config());
+    let own_ring = server.sigra().auth().config().key_ring();
     for (what, value) in [
         ("the genuine cookie", valid.clone()),
         (
@@ -188,7 +188,7 @@ pub(crate) async fn tampered_and_garbage_remember_me_cookies_read_as_anonymous(b
     let session = alice.cookie(SESSION_COOKIE).unwrap().to_owned();
     let dot = valid.find('.').unwrap();
 
-    let own_ring = KeyRing::from_config(server.sigra().auth().config());
+    let own_ring = server.sigra().auth().config().key_ring();
     for value in [
         valid.clone(),
         resign(&server, &valid, &own_ring, REMEMBER_PURPOSE),
@@ -255,7 +255,7 @@ pub(crate) async fn prod_cookies_are_secure_http_only_lax_and_carry_the_domain(b
     })
     .await;
     assert!(server.sigra().auth().config().env.is_prod());
-    let ttl = server.sigra().auth().config().session_ttl.as_secs();
+    let ttl = server.sigra().auth().config().session.ttl.as_secs();
     assert_eq!(ttl, 5_184_000);
     seed_user(&server, "alice@example.com").await;
 

@@ -158,7 +158,7 @@ pub(crate) async fn enrolment_shows_secret_qr_and_backup_codes_once(backend: Bac
         .await;
     assert_eq!(confirmed.status, StatusCode::OK, "{}", confirmed.body);
     let codes = backup_codes(&confirmed);
-    let expected = server.sigra().auth().config().backup_code_count;
+    let expected = server.sigra().auth().config().mfa.backup_code_count;
     assert_eq!(codes.len(), expected, "{}", confirmed.body);
     assert!(
         codes
@@ -377,7 +377,7 @@ pub(crate) async fn wrong_codes_lock_the_second_factor_with_429(backend: Backend
     let server = server(backend).await;
     let (mut client, enrolled) = mfa_user(&server, "alice@example.com").await;
     password_step(&mut client, "alice@example.com").await;
-    let threshold = server.sigra().auth().config().lockout_threshold;
+    let threshold = server.sigra().auth().config().password.lockout_threshold;
     for i in 0..threshold {
         let page = client
             .post_with_csrf("/users/mfa", &[("code", "000000")])

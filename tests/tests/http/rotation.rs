@@ -157,7 +157,7 @@ pub(crate) async fn rotating_the_secret_key_base_re_signs_then_retires_old_cooki
         .set_cookie(TRUST_COOKIE)
         .expect("the A-signed trust cookie is re-signed on use")
         .value;
-    let ttl = two.sigra().auth().config().trust_ttl;
+    let ttl = two.sigra().auth().config().mfa.trust_ttl;
     let now = two.clock().now();
     let verified = trust::verify_detailed(&ring("B"), &trust_b, alice.id, epoch, ttl, now)
         .expect("the new trust cookie verifies under B alone");

@@ -16,7 +16,7 @@ impl Auth {
     /// Callers require sudo mode. Returns when the deletion takes effect.
     pub async fn schedule_account_deletion(&self, user: &User) -> Result<DateTime<Utc>, AuthError> {
         let now = self.now();
-        let at = now + delta(self.inner.config.deletion_grace_period);
+        let at = now + delta(self.inner.config.retention.deletion_grace_period);
         let ended = self.inner.store.schedule_deletion(user.id, at, now).await?;
         self.audit(
             AuditEvent::new(AuditAction::AccountDeletion, Some(user.id), now)

@@ -70,11 +70,11 @@ impl Auth {
         }
         if !self.verify_password(Some(&user), password).await? {
             let cfg = &self.inner.config;
-            let threshold = i32::try_from(cfg.lockout_threshold).unwrap_or(i32::MAX);
+            let threshold = i32::try_from(cfg.password.lockout_threshold).unwrap_or(i32::MAX);
             let count = self
                 .inner
                 .store
-                .record_login_failure(user.id, now, threshold, delta(cfg.lockout_duration))
+                .record_login_failure(user.id, now, threshold, delta(cfg.password.lockout_duration))
                 .await?;
             self.audit(
                 failure(Some(user.id), "invalid_credentials")

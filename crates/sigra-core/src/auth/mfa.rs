@@ -73,7 +73,7 @@ impl Auth {
             .store
             .upsert_mfa_credential(&MfaCredential::new(user.id, sealed, self.now()))
             .await?;
-        let otpauth_uri = mfa::otpauth_uri(&secret, &self.inner.config.mfa_issuer, &user.email)
+        let otpauth_uri = mfa::otpauth_uri(&secret, &self.inner.config.mfa.issuer, &user.email)
             .map_err(|_| AuthError::InvalidEmail)?;
         Ok(MfaEnrollment {
             secret_base32: secret.to_base32(),
@@ -114,7 +114,7 @@ impl Auth {
     }
 
     async fn store_new_backup_codes(&self, user: UserId) -> Result<Vec<BackupCode>, AuthError> {
-        let codes = mfa::generate_backup_codes(self.inner.config.backup_code_count)
+        let codes = mfa::generate_backup_codes(self.inner.config.mfa.backup_code_count)
             .map_err(|_| AuthError::Random(crate::random::RandomError))?;
         let hashes: Vec<[u8; 32]> = codes.iter().map(BackupCode::hash).collect();
         self.inner
@@ -208,9 +208,9 @@ impl Auth {
             };
         let Some(factor) = accepted else {
             let cfg = &self.inner.config;
-            let threshold = i32::try_from(cfg.lockout_threshold).unwrap_or(i32::MAX);
+            let threshold = i32::try_from(cfg.password.lockout_threshold).unwrap_or(i32::MAX);
             let count = store
-                .record_mfa_failure(user.id, now, threshold, delta(cfg.lockout_duration))
+                .record_mfa_failure(user.id, now, threshold, delta(cfg.password.lockout_duration))
                 .await?;
             self.audit(
                 AuditEvent::new(AuditAction::MfaFailure, Some(user.id), now)
@@ -246,7 +246,7 @@ impl Auth {
             &self.inner.keys,
             user.id,
             user.mfa_trust_epoch,
-            self.inner.config.trust_ttl,
+            self.inner.config.mfa.trust_ttl,
             now,
         );
         self.audit(AuditEvent::new(
@@ -266,7 +266,7 @@ impl Auth {
             cookie,
             user.id,
             user.mfa_trust_epoch,
-            self.inner.config.trust_ttl,
+            self.inner.config.mfa.trust_ttl,
             self.now(),
         )
         .is_ok()
@@ -283,7 +283,7 @@ impl Auth {
         user: &User,
         cookie: &str,
     ) -> Result<Option<String>, trust::TrustError> {
-        let ttl = self.inner.config.trust_ttl;
+        let ttl = self.inner.config.mfa.trust_ttl;
         let verified = trust::verify_detailed(
             &self.inner.keys,
             cookie,

@@ -84,8 +84,8 @@ impl AuthBuilder {
             None => HashPool::with_defaults(hasher),
         };
         let policy = PasswordPolicy::from_config(&self.config);
-        let keys = KeyRing::from_config(&self.config);
-        let cipher = match FieldCipher::from_config(&self.config) {
+        let keys = self.config.key_ring();
+        let cipher = match self.config.field_cipher() {
             Some(cipher) => Some(cipher),
             None if self.config.env.is_prod() => None,
             None => {
@@ -100,10 +100,10 @@ impl AuthBuilder {
                 ))
             }
         };
-        let cache_on = self.session_cache.unwrap_or(self.config.session_cache);
+        let cache_on = self.session_cache.unwrap_or(self.config.session_cache.enabled);
         let cache = if !cache_on {
             None
-        } else if self.config.touch_interval.is_zero() {
+        } else if self.config.session.touch_interval.is_zero() {
             // Every request writes `last_active_at` anyway: nothing to save.
             tracing::warn!(
                 name: "sigra.config.session_cache_ignored",
@@ -115,7 +115,7 @@ impl AuthBuilder {
             // anything can get even if a revocation were missed.
             Some(Arc::new(SessionCache::new(
                 self.cache_capacity,
-                self.config.touch_interval,
+                self.config.session.touch_interval,
             )))
         };
         // With the cache on, every operation reads and writes through the
@@ -126,7 +126,7 @@ impl AuthBuilder {
                 Arc::clone(cache),
                 Arc::clone(&self.clock),
                 SessionTimeouts::from_config(&self.config),
-                self.config.touch_interval,
+                self.config.session.touch_interval,
             )),
             None => self.store,
         };

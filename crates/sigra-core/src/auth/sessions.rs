@@ -83,7 +83,7 @@ impl Auth {
             crate::telemetry::session_fetch("expired", self.now() - started);
             return Ok(None);
         }
-        if now - session.last_active_at >= delta(self.inner.config.touch_interval) {
+        if now - session.last_active_at >= delta(self.inner.config.session.touch_interval) {
             self.inner.store.touch_session(session.id, now).await?;
             session.last_active_at = now;
         }
@@ -166,6 +166,6 @@ impl Auth {
         let now = self.now();
         session
             .sudo_at
-            .is_some_and(|at| at <= now && now - at <= delta(self.inner.config.sudo_window))
+            .is_some_and(|at| at <= now && now - at <= delta(self.inner.config.session.sudo_window))
     }
 }

@@ -209,14 +209,14 @@ fn inner(f: &Fixture, fail: bool, reads: &Arc<AtomicUsize>) -> MockDb {
 
 /// A decorator over `inner` whose cache is on and followed.
 fn decorated(inner: MockDb, clock: Arc<TestClock>, f: &Fixture) -> CachingStore {
-    let cache = Arc::new(SessionCache::new(1000, f.config.touch_interval));
+    let cache = Arc::new(SessionCache::new(1000, f.config.session.touch_interval));
     cache.resume();
     CachingStore::new(
         Arc::new(inner),
         cache,
         clock,
         SessionTimeouts::from_config(&f.config),
-        f.config.touch_interval,
+        f.config.session.touch_interval,
     )
 }
 

@@ -28,7 +28,7 @@ pub(super) fn write(state: &RequestState, response: &mut Response) -> bool {
     if inner.dirty {
         let value = inner
             .cookie
-            .encode(sigra.session_signer(), now, config.session_ttl);
+            .encode(sigra.session_signer(), now, config.session.ttl);
         set.push(opts(CookieKind::Session).set_cookie_header(&value));
         inner.dirty = false;
     }
@@ -40,7 +40,7 @@ pub(super) fn write(state: &RequestState, response: &mut Response) -> bool {
                     sigra.remember_signer(),
                     &token,
                     now,
-                    config.session_ttl,
+                    config.session.ttl,
                 )),
             );
         }

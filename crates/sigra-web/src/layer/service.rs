@@ -95,7 +95,7 @@ async fn prepare(
         .await
         .map_err(IntoResponse::into_response)?;
     let scope = inner.scope.clone();
-    let client = Client::read(&sigra.auth().config().trusted_proxies, &request);
+    let client = Client::read(&sigra.auth().config().endpoints.trusted_proxies, &request);
     let proto = client.forwarded_proto;
     let trust_cookie = cookies::read_cookie(request.headers(), TRUST_COOKIE).map(str::to_owned);
     let state = RequestState::new(

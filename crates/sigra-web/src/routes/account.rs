@@ -113,7 +113,7 @@ fn reset_form(
         pages::render(&ResetPassword {
             frame: frame("Choose a new password", session, email(user), &csrf),
             token,
-            password_min_length: sigra.auth().config().password_min_length,
+            password_min_length: sigra.auth().config().password.min_length,
             error,
         }),
     )

@@ -53,7 +53,7 @@ fn challenge_response(
     error: Option<&str>,
 ) -> Response {
     let csrf = session.csrf_token();
-    let trust_for = human_duration(sigra.auth().config().trust_ttl);
+    let trust_for = human_duration(sigra.auth().config().mfa.trust_ttl);
     html(
         status,
         pages::render(&MfaChallenge {

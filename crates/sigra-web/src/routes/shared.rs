@@ -69,7 +69,7 @@ pub(super) async fn settings_page(
         None
     };
     let csrf = session.csrf_token();
-    let grace_period = human_duration(auth.config().deletion_grace_period);
+    let grace_period = human_duration(auth.config().retention.deletion_grace_period);
     let page = Settings {
         frame: frame("Settings", session, Some(&current.user.email), &csrf),
         sessions: &sessions,
@@ -78,7 +78,7 @@ pub(super) async fn settings_page(
         email_confirmed: current.user.confirmed_at.is_some(),
         mfa_enabled: current.user.mfa_enabled,
         backup_codes_left,
-        password_min_length: auth.config().password_min_length,
+        password_min_length: auth.config().password.min_length,
         grace_period: &grace_period,
         error,
         new_email,
