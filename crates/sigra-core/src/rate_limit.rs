@@ -27,7 +27,7 @@ use crate::duration::{format_duration, parse_duration, quoted};
 ///
 /// The period uses the duration syntax of [`parse_duration`]. A valid limit
 /// has `count ≥ 1` and `period > 0`; [`FromStr`] enforces both, and
-/// [`Config`](crate::config::Config) validation re-checks limits set in code.
+/// configuration validation re-checks limits set in code.
 ///
 /// ```
 /// use std::time::Duration;

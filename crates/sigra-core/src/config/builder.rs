@@ -1,49 +1,17 @@
 //! [`ConfigBuilder`]: a [`Config`] built in code, starting from the defaults of an [`Environment`].
 //!
-//! One setter per setting comes from the table in
-//! [`variables`](super::variables); this file holds the builder itself and
-//! the setters that span several settings.
+//! The builder and one setter per setting come from the table in
+//! [`variables`](super::variables); this file holds what spans several
+//! settings: the start, the rate-limit setters and `build`.
 
-use super::error::{ConfigError, ConfigErrors, ConfigWarning};
+use super::environment::Environment;
+use super::error::ConfigErrors;
 use super::validate::validate;
-use super::variables::Draft;
-use super::{Config, Environment};
+use super::variables::{Config, ConfigBuilder, Draft};
 use crate::rate_limit::{RateLimit, RateLimitAction, RateLimits};
 
 /// The port the default `PUBLIC_URL` points at when nothing else is said.
 pub(crate) const DEFAULT_LOCAL_PORT: u16 = 4000;
-
-/// Builds a [`Config`] in code, starting from the defaults of an [`Environment`].
-///
-/// Setters take plain values; [`build`](ConfigBuilder::build) validates
-/// everything at once with the same rules as [`Config::from_env_map`] and
-/// names each problem by its environment variable.
-///
-/// ```
-/// use std::time::Duration;
-/// use sigra_core::config::{Config, Environment};
-/// use sigra_core::keys::SecretKeyBase;
-///
-/// let config = Config::builder(Environment::Prod)
-///     .secret_key_base(SecretKeyBase::new(vec![7; 64])?)
-///     .public_url("https://app.myapp.com")
-///     .cookie_domain(".myapp.com")
-///     .idle_timeout(Duration::from_secs(20 * 60))
-///     .build()?;
-/// assert!(config.secure_cookies());
-/// assert_eq!(config.public_host(), "app.myapp.com");
-/// assert_eq!(config.session.idle_timeout, Duration::from_secs(20 * 60));
-/// # Ok::<(), sigra_core::Error>(())
-/// ```
-pub struct ConfigBuilder {
-    pub(super) env: Environment,
-    pub(super) local_port: u16,
-    pub(super) draft: Draft,
-    /// Problems found while parsing variables or setter arguments, before validation.
-    pub(super) problems: Vec<ConfigError>,
-    /// Warnings found while parsing variables.
-    pub(super) warnings: Vec<ConfigWarning>,
-}
 
 impl std::fmt::Debug for ConfigBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -57,7 +25,7 @@ impl std::fmt::Debug for ConfigBuilder {
 }
 
 impl ConfigBuilder {
-    pub(super) fn new(env: Environment) -> Self {
+    pub(crate) fn new(env: Environment) -> Self {
         Self {
             env,
             local_port: DEFAULT_LOCAL_PORT,
@@ -96,7 +64,7 @@ impl ConfigBuilder {
     /// Validates every setting and returns the [`Config`], or every problem at once.
     ///
     /// In dev and test a missing `SECRET_KEY_BASE` is generated (with a
-    /// [`ConfigWarning::GeneratedSecretKeyBase`]); in prod it is an error,
+    /// [`ConfigWarning::GeneratedSecretKeyBase`](super::ConfigWarning::GeneratedSecretKeyBase)); in prod it is an error,
     /// as is a missing or non-https `PUBLIC_URL`.
     pub fn build(self) -> Result<Config, ConfigErrors> {
         validate(self)

@@ -3,9 +3,12 @@
 use std::collections::HashMap;
 
 use super::builder::DEFAULT_LOCAL_PORT;
+use super::environment::Environment;
 use super::error::{ConfigError, ConfigErrors, ConfigWarning};
-use super::variables::{SECRET_KEY_BASE, SECRET_KEY_BASE_OLD, SIGRA_ENV};
-use super::{Config, ConfigBuilder, ENV_VARS, Environment, Variable};
+use super::table::Variable;
+use super::variables::{
+    Config, ConfigBuilder, ENV_VARS, SECRET_KEY_BASE, SECRET_KEY_BASE_OLD, SIGRA_ENV,
+};
 
 /// What an application that reads variables of its own tells
 /// [`Config::from_env_map_with`].
@@ -77,25 +80,22 @@ impl Config {
         not_utf8: &[String],
         options: &EnvOptions<'_>,
     ) -> Result<Config, ConfigErrors> {
-        let mut r = EnvReader {
-            vars,
-            problems: Vec::new(),
-        };
+        let mut problems = Vec::new();
         for name in not_utf8 {
             if let Some(known) = known_var(name, &[]) {
-                r.problem(known, "the value is not valid UTF-8".to_owned());
+                problems.push(ConfigError::invalid(known, "the value is not valid UTF-8"));
             }
         }
-        let env = match r.get(SIGRA_ENV).map(str::parse::<Environment>) {
+        let env = match value(vars, SIGRA_ENV).map(str::parse::<Environment>) {
             None => Environment::Dev,
             Some(Ok(env)) => env,
             Some(Err(e)) => {
-                r.problem(SIGRA_ENV, e.to_string());
+                problems.push(ConfigError::invalid(SIGRA_ENV, e.to_string()));
                 Environment::Prod
             }
         };
         let mut b = ConfigBuilder::new(env).local_port(options.local_port);
-        b.draft.read(&mut r);
+        b.draft.read(|name| value(vars, name), &mut problems);
 
         let mut unknown: Vec<&String> = vars
             .keys()
@@ -111,34 +111,21 @@ impl Config {
                 suggestion: suggest(name, options.host_vars),
             })
             .collect();
-        b.problems = r.problems;
+        b.problems = problems;
         b.build()
     }
 }
 
-/// Reads variables from a map, recording every problem.
-pub(crate) struct EnvReader<'a> {
-    vars: &'a HashMap<String, String>,
-    problems: Vec<ConfigError>,
-}
-
-impl<'a> EnvReader<'a> {
-    /// The value, or `None` when unset or blank. Trimmed, except for the
-    /// secrets, whose bytes are used exactly as given.
-    pub(crate) fn get(&self, name: &str) -> Option<&'a str> {
-        let value = self.vars.get(name)?;
-        let value = if [SECRET_KEY_BASE, SECRET_KEY_BASE_OLD].contains(&name) {
-            value.as_str()
-        } else {
-            value.trim()
-        };
-        (!value.is_empty()).then_some(value)
-    }
-
-    /// Records that `name`'s value was refused.
-    pub(crate) fn problem(&mut self, name: &'static str, message: String) {
-        self.problems.push(ConfigError::invalid(name, message));
-    }
+/// The value of `name` in `vars`, or `None` when unset or blank. Trimmed,
+/// except for the secrets, whose bytes are used exactly as given.
+fn value<'a>(vars: &'a HashMap<String, String>, name: &str) -> Option<&'a str> {
+    let value = vars.get(name)?;
+    let value = if [SECRET_KEY_BASE, SECRET_KEY_BASE_OLD].contains(&name) {
+        value.as_str()
+    } else {
+        value.trim()
+    };
+    (!value.is_empty()).then_some(value)
 }
 
 /// The static name of a known variable: one of [`ENV_VARS`] or of `host_vars`.

@@ -5,8 +5,8 @@ use std::fmt;
 use ipnet::IpNet;
 use thiserror::Error;
 
-use super::SUBDOMAIN_GUIDE;
-use super::variables::{COOKIE_DOMAIN, ENCRYPTION_KEY, SECRET_KEY_BASE, TRUSTED_PROXIES};
+/// The guide an unset `COOKIE_DOMAIN` warning points to.
+pub const SUBDOMAIN_GUIDE: &str = "docs/guides/subdomain-auth.md";
 
 /// What kind of problem a [`ConfigError`] is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -138,19 +138,6 @@ pub enum ConfigWarning {
         /// The known variable it most resembles, if any.
         suggestion: Option<&'static str>,
     },
-}
-
-impl ConfigWarning {
-    /// The variable the warning is about.
-    pub fn variable(&self) -> &str {
-        match self {
-            Self::CookieDomainUnset => COOKIE_DOMAIN,
-            Self::GeneratedSecretKeyBase => SECRET_KEY_BASE,
-            Self::NoEncryptionKey => ENCRYPTION_KEY,
-            Self::TrustsEveryProxy { .. } => TRUSTED_PROXIES,
-            Self::UnknownVariable { name, .. } => name,
-        }
-    }
 }
 
 impl fmt::Display for ConfigWarning {

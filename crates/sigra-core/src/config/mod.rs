@@ -61,6 +61,7 @@ mod environment;
 mod error;
 pub mod parse;
 mod redact;
+mod rules;
 mod table;
 mod validate;
 pub mod variables;
@@ -68,38 +69,21 @@ pub mod variables;
 #[cfg(test)]
 mod tests;
 
-pub use builder::ConfigBuilder;
 pub use env::EnvOptions;
 pub use environment::{Environment, ParseEnvironmentError};
-pub use error::{ConfigError, ConfigErrorKind, ConfigErrors, ConfigWarning};
+pub use error::{ConfigError, ConfigErrorKind, ConfigErrors, ConfigWarning, SUBDOMAIN_GUIDE};
 pub use redact::redacted_url;
+pub use rules::MAX_BACKUP_CODES;
+pub use table::Variable;
 pub use variables::{
-    Config, ENV_VARS, EmailTokenSettings, EndpointSettings, MfaSettings, PasswordSettings,
-    RetentionSettings, SecretSettings, SessionCacheSettings, SessionSettings,
+    Config, ConfigBuilder, ENV_VARS, EmailTokenSettings, EndpointSettings, MfaSettings,
+    PasswordSettings, RetentionSettings, SecretSettings, SessionCacheSettings, SessionSettings,
 };
 
 pub use crate::duration::{MAX_DURATION, ParseDurationError, format_duration, parse_duration};
 
 use crate::encryption::FieldCipher;
 use crate::keys::KeyRing;
-
-/// The guide an unset `COOKIE_DOMAIN` warning points to.
-pub const SUBDOMAIN_GUIDE: &str = "docs/guides/subdomain-auth.md";
-
-/// The most backup codes [`MfaSettings::backup_code_count`] may ask for.
-pub const MAX_BACKUP_CODES: usize = 100;
-
-/// One environment variable: its name, its default as the configuration
-/// guide prints it, and its one-line meaning.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Variable {
-    /// The variable's name, e.g. `SIGRA_IDLE_TIMEOUT`.
-    pub name: &'static str,
-    /// The default, as the guide prints it (e.g. `30m`, `none`).
-    pub default: &'static str,
-    /// What it does, in one line.
-    pub doc: &'static str,
-}
 
 impl Config {
     /// A builder for `env` with every default; see [`ConfigBuilder`].

@@ -22,13 +22,25 @@
 //! - `doc`, `shown`: the one-line meaning and the default as the
 //!   configuration guide prints them ([`ENV_VARS`](super::ENV_VARS)).
 //! - `default`: what an unset setting becomes, as a function of the
-//!   [`Resolve`](super::validate::Resolve) context (most are a plain
-//!   [`value`](super::validate::value)).
+//!   [`Resolve`](super::rules::Resolve) context (most are a plain
+//!   [`value`](super::rules::value)).
 //! - `read`: parses the variable's value (trimmed, except for the secrets);
 //!   an `Err` is the message of the problem.
 //! - `set`: the builder setter's argument and how it becomes the value.
 //! - `check`: the setting's own rule, run on the final value; rules between
 //!   settings are the section checks in [`validate`](super::validate).
+
+/// One environment variable: its name, its default as the configuration
+/// guide prints it, and its one-line meaning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Variable {
+    /// The variable's name, e.g. `SIGRA_IDLE_TIMEOUT`.
+    pub name: &'static str,
+    /// The default, as the guide prints it (e.g. `30m`, `none`).
+    pub default: &'static str,
+    /// What it does, in one line.
+    pub doc: &'static str,
+}
 
 /// Declares every setting once; see the module docs.
 macro_rules! settings {
@@ -93,6 +105,39 @@ macro_rules! settings {
             pub(crate) warnings: Vec<ConfigWarning>,
         }
 
+        /// Builds a [`Config`] in code, starting from the defaults of an [`Environment`].
+        ///
+        /// Setters take plain values; [`build`](ConfigBuilder::build) validates
+        /// everything at once with the same rules as [`Config::from_env_map`] and
+        /// names each problem by its environment variable.
+        ///
+        /// ```
+        /// use std::time::Duration;
+        /// use sigra_core::config::{Config, Environment};
+        /// use sigra_core::keys::SecretKeyBase;
+        ///
+        /// let config = Config::builder(Environment::Prod)
+        ///     .secret_key_base(SecretKeyBase::new(vec![7; 64])?)
+        ///     .public_url("https://app.myapp.com")
+        ///     .cookie_domain(".myapp.com")
+        ///     .idle_timeout(Duration::from_secs(20 * 60))
+        ///     .build()?;
+        /// assert!(config.secure_cookies());
+        /// assert_eq!(config.public_host(), "app.myapp.com");
+        /// assert_eq!(config.session.idle_timeout, Duration::from_secs(20 * 60));
+        /// # Ok::<(), sigra_core::Error>(())
+        /// ```
+        pub struct ConfigBuilder {
+            pub(crate) env: Environment,
+            /// The port the default `PUBLIC_URL` points at.
+            pub(crate) local_port: u16,
+            pub(crate) draft: Draft,
+            /// Problems found while parsing variables or setter arguments, before validation.
+            pub(crate) problems: Vec<ConfigError>,
+            /// Warnings found while parsing variables.
+            pub(crate) warnings: Vec<ConfigWarning>,
+        }
+
         /// What the builder was given or the environment held, per section;
         /// `None` is unset (the default applies at build).
         #[derive(Default)]
@@ -112,9 +157,10 @@ macro_rules! settings {
             )*
         }
 
-        impl super::ConfigBuilder {
+        impl ConfigBuilder {
             $($(
                 #[doc = concat!("`", $var, "`: ", $doc, " (default ", $shown, ").")]
+                #[allow(rustdoc::bare_urls, reason = "the meaning is the guide's text, URLs included")]
                 pub fn $setter(mut self, $arg: $arg_ty) -> Self {
                     let value: Result<$ty, String> = $set;
                     match value {
@@ -127,13 +173,18 @@ macro_rules! settings {
         }
 
         impl Draft {
-            /// Reads every variable of the table from `r` into the draft.
-            pub(crate) fn read(&mut self, r: &mut super::env::EnvReader<'_>) {
+            /// Reads every variable of the table through `get` (the value,
+            /// or `None` when unset) into the draft, recording each refusal.
+            pub(crate) fn read<'v>(
+                &mut self,
+                get: impl Fn(&str) -> Option<&'v str>,
+                problems: &mut Vec<ConfigError>,
+            ) {
                 $($(
-                    if let Some(value) = r.get($VAR) {
+                    if let Some(value) = get($VAR) {
                         match ($read)(value) {
                             Ok(value) => self.$section.$field = Some(value),
-                            Err(message) => r.problem($VAR, message),
+                            Err(message) => problems.push(ConfigError::invalid($VAR, message)),
                         }
                     }
                 )*)*

@@ -2,10 +2,10 @@
 //!
 //! A new capability adds its settings here as one new section (and, when
 //! settings depend on each other, one small check in
-//! [`validate`](super::validate)). Everything else (the [`Config`] field,
-//! the [`ConfigBuilder`](super::ConfigBuilder) setter, the environment
+//! `validate`). Everything else (the [`Config`] field,
+//! the [`ConfigBuilder`] setter, the environment
 //! reading, the default, the redacted `Debug` and the row in [`ENV_VARS`])
-//! follows from the entry; see [`table`](super::table) for the form.
+//! follows from the entry; see `table` for the form.
 
 use std::time::Duration;
 
@@ -13,10 +13,11 @@ use ipnet::IpNet;
 use secrecy::SecretString;
 use url::Url;
 
+use super::environment::Environment;
 use super::error::{ConfigError, ConfigWarning};
-use super::table::settings;
-use super::validate::{Resolve, check, public_url_default, secret_key_base_default, value};
-use super::{Environment, Variable, parse};
+use super::parse;
+use super::rules::{Resolve, check, public_url_default, secret_key_base_default, value};
+use super::table::{Variable, settings};
 use crate::duration::{days, hours, minutes};
 use crate::encryption::EncryptionKey;
 use crate::keys::SecretKeyBase;
@@ -321,7 +322,7 @@ settings! {
             var: MFA_ISSUER = "SIGRA_MFA_ISSUER",
             doc: "issuer shown in authenticator apps",
             default: value("Sigra".to_owned()), shown: "Sigra",
-            read: |v: &str| Ok(v.to_owned()),
+            read: |v: &str| Ok::<_, String>(v.to_owned()),
             set: |issuer: impl Into<String>| Ok(issuer.into()),
             check: check::mfa_issuer,
         }
