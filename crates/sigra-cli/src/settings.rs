@@ -212,67 +212,6 @@ mod tests {
     }
 
     #[test]
-    fn every_problem_is_reported_at_once() {
-        let errors = err(&[
-            ("SIGRA_ENV", "prod"),
-            ("SECRET_KEY_BASE", "TOPSHORT"),
-            ("PUBLIC_URL", "http://app.myapp.com"),
-            (PORT, "http"),
-            ("SIGRA_IDLE_TIMEOUT", "abc"),
-            ("SIGRA_RATE_LIMIT_LOGIN", "0/1m"),
-            ("SIGRA_TRUSTED_PROXIES", "10.0.0.0/33, nope"),
-            ("SIGRA_SESSION_CACHE", "maybe"),
-            ("SIGRA_LOCKOUT_THRESHOLD", "0"),
-            (DATABASE_URL, "mysql://root:DBPASSWORD@db/app"),
-            ("ENCRYPTION_KEY", "NOTAKEYMARKER"),
-            ("SIGRA_AUDIT_RETENTION", "forever"),
-        ]);
-        let mut expected = vec![
-            "SECRET_KEY_BASE",
-            "PUBLIC_URL",
-            PORT,
-            "ENCRYPTION_KEY",
-            DATABASE_URL,
-            "SIGRA_IDLE_TIMEOUT",
-            "SIGRA_RATE_LIMIT_LOGIN",
-            "SIGRA_TRUSTED_PROXIES",
-            "SIGRA_SESSION_CACHE",
-            "SIGRA_LOCKOUT_THRESHOLD",
-            "SIGRA_AUDIT_RETENTION",
-        ];
-        let mut got = problem_vars(&errors);
-        assert_eq!(got.len(), expected.len(), "{errors}");
-        // Ordered as in the guide: the library's variables, then the binary's.
-        let position = |v: &&str| ENV_VARS.iter().chain(BIN_VARS).position(|k| k.name == *v);
-        assert!(
-            got.windows(2).all(|w| position(&w[0]) <= position(&w[1])),
-            "{got:?}"
-        );
-        got.sort_unstable();
-        expected.sort_unstable();
-        assert_eq!(got, expected);
-
-        let shown = errors.to_string();
-        assert_eq!(shown.lines().count(), expected.len() + 1, "{shown}");
-        assert!(shown.starts_with("invalid configuration (11 problems):"));
-        for var in expected {
-            assert!(
-                shown
-                    .lines()
-                    .any(|l| l.trim_start().starts_with(&format!("{var}: "))),
-                "{var}"
-            );
-        }
-        for secret in ["TOPSHORT", "DBPASSWORD", "root", "NOTAKEYMARKER"] {
-            assert!(!shown.contains(secret), "{secret} leaked: {shown}");
-        }
-        assert!(shown.contains("got 8 bytes"), "{shown}");
-        assert!(shown.contains(r#""mysql""#), "{shown}");
-        assert!(shown.contains(r#""10.0.0.0/33", "nope""#), "{shown}");
-        assert!(shown.contains("`keep`"), "{shown}");
-    }
-
-    #[test]
     fn service_urls_need_the_right_scheme_and_are_never_echoed() {
         let cases: [(&str, &[&str], &[&str]); 2] = [
             (
@@ -325,7 +264,7 @@ mod tests {
 
     #[test]
     fn ports() {
-        for bad in ["0", "65536", "+80", "-1", "80x", "8 0"] {
+        for bad in ["0", "65536", "+80", "-1", "80x", "8 0", "http"] {
             only_problem(&err(&[(PORT, bad)]), PORT);
         }
         assert_eq!(ok(&[(PORT, "65535")]).port, 65535);
@@ -344,7 +283,19 @@ mod tests {
             (SMTP_URL, "ftp://x"),
             ("REDIS_URL", "http://x"),
         ]);
-        let mut vars = problem_vars(&errors);
+        let shown = errors.to_string();
+        assert!(
+            shown.starts_with("invalid configuration (6 problems):"),
+            "{shown}"
+        );
+        // Ordered as in the guide: the library's variables, then the binary's.
+        let position = |v: &&str| ENV_VARS.iter().chain(BIN_VARS).position(|k| k.name == *v);
+        let got = problem_vars(&errors);
+        assert!(
+            got.windows(2).all(|w| position(&w[0]) <= position(&w[1])),
+            "{got:?}"
+        );
+        let mut vars = got;
         vars.sort_unstable();
         let mut expected = vec![
             "SECRET_KEY_BASE",
