@@ -27,6 +27,7 @@ use std::fmt;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use reqwest::header::{CONTENT_TYPE, COOKIE, HeaderName, LOCATION, SET_COOKIE};
@@ -36,13 +37,15 @@ use sigra_core::auth::Auth;
 use sigra_core::cache::SessionCache;
 use sigra_core::clock::TestClock;
 use sigra_core::config::{Config, ConfigBuilder, Environment};
-use sigra_core::mail::DevMailbox;
+use sigra_core::mail::{DevMailbox, Email, MailError, Mailer};
 use sigra_core::model::User;
-use sigra_core::password::Argon2Hasher;
+use sigra_core::password::{
+    Argon2Hasher, PasswordError, PasswordHash, PasswordHasher,
+};
 use sigra_store_postgres::PostgresStore;
 use sigra_store_sqlite::SqliteStore;
 use sigra_web::{CSRF_FIELD, Sigra};
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 
 use crate::{Backend, RawPool, TestStore, fresh_store, t0};
 
@@ -78,6 +81,8 @@ pub struct TestServer {
     sigra: Sigra,
     clock: Arc<TestClock>,
     mailbox: Arc<DevMailbox>,
+    mail_gate: watch::Sender<bool>,
+    argon2_runs: Arc<AtomicUsize>,
     shutdown: Option<oneshot::Sender<()>>,
     // Declared last so the store (and its database) outlives the server's handles.
     store: TestStore,
@@ -172,11 +177,19 @@ async fn serve(
         .unwrap_or_else(|e| panic!("the test server's configuration is invalid: {e}"));
     let clock = Arc::new(TestClock::new(t0()));
     let mailbox = Arc::new(DevMailbox::new());
+    let (mail_gate, gate) = watch::channel(true);
+    let argon2_runs = Arc::new(AtomicUsize::new(0));
     let auth = Auth::builder(config, store.store())
         .clock(clock.clone())
-        .hasher(Arc::new(Argon2Hasher::for_tests()))
+        .hasher(Arc::new(CountingHasher {
+            inner: Argon2Hasher::for_tests(),
+            runs: argon2_runs.clone(),
+        }))
         .hash_pool(2, 256)
-        .mailer(mailbox.clone())
+        .mailer(Arc::new(GatedMailer {
+            mailbox: mailbox.clone(),
+            gate,
+        }))
         .build()
         .expect("build Auth");
     let sigra = Sigra::new(auth).with_dev_mailbox(mailbox.clone());
@@ -201,8 +214,60 @@ async fn serve(
         sigra,
         clock,
         mailbox,
+        mail_gate,
+        argon2_runs,
         shutdown: Some(shutdown),
         store,
+    }
+}
+
+/// The test hasher, counting every Argon2 run (hash, verify, dummy verify).
+#[derive(Debug)]
+struct CountingHasher {
+    inner: Argon2Hasher,
+    runs: Arc<AtomicUsize>,
+}
+
+impl PasswordHasher for CountingHasher {
+    fn hash(&self, password: &secrecy::SecretString) -> Result<PasswordHash, PasswordError> {
+        self.runs.fetch_add(1, Ordering::SeqCst);
+        self.inner.hash(password)
+    }
+
+    fn verify(
+        &self,
+        password: &secrecy::SecretString,
+        hash: &PasswordHash,
+    ) -> Result<bool, PasswordError> {
+        self.runs.fetch_add(1, Ordering::SeqCst);
+        self.inner.verify(password, hash)
+    }
+
+    fn needs_rehash(&self, hash: &PasswordHash) -> bool {
+        self.inner.needs_rehash(hash)
+    }
+
+    fn dummy_verify(&self, password: &secrecy::SecretString) {
+        self.runs.fetch_add(1, Ordering::SeqCst);
+        self.inner.dummy_verify(password);
+    }
+}
+
+/// The server's mailer: the [`DevMailbox`], behind a gate a test may close
+/// ([`TestServer::hold_mail`]) to see what waits on a hand-off.
+#[derive(Debug)]
+struct GatedMailer {
+    mailbox: Arc<DevMailbox>,
+    gate: watch::Receiver<bool>,
+}
+
+#[async_trait::async_trait]
+impl Mailer for GatedMailer {
+    async fn send(&self, email: Email) -> Result<(), MailError> {
+        let mut gate = self.gate.clone();
+        // A dropped sender (the server is gone) opens the gate.
+        let _ = gate.wait_for(|open| *open).await;
+        self.mailbox.send(email).await
     }
 }
 
@@ -238,6 +303,75 @@ impl TestServer {
     /// Every message the app has sent, in order (its mailer).
     pub fn mailbox(&self) -> &DevMailbox {
         &self.mailbox
+    }
+
+    /// How many Argon2 runs (hashes, verifications, dummy verifications)
+    /// the app's hasher has done so far.
+    pub fn argon2_runs(&self) -> usize {
+        self.argon2_runs.load(Ordering::SeqCst)
+    }
+
+    /// Makes every mail hand-off wait until [`TestServer::release_mail`].
+    pub fn hold_mail(&self) {
+        self.mail_gate.send_replace(false);
+    }
+
+    /// Lets held and later mail through.
+    pub fn release_mail(&self) {
+        self.mail_gate.send_replace(true);
+    }
+
+    /// Waits (at most 5 s) until `to` has received `count` messages, for
+    /// mail sent after the answer (the reset request's); returns them.
+    ///
+    /// # Panics
+    ///
+    /// When they do not arrive in time.
+    pub async fn wait_for_mail(&self, to: &str, count: usize) -> Vec<Email> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let messages: Vec<Email> = self
+                .mailbox
+                .messages()
+                .into_iter()
+                .filter(|m| m.to == to)
+                .collect();
+            if messages.len() >= count {
+                return messages;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{to} received {} of {count} messages within 5 s",
+                messages.len()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Waits (at most 5 s) for a message to `to` whose text contains
+    /// `needle`; returns the newest such message.
+    ///
+    /// # Panics
+    ///
+    /// When none arrives in time.
+    pub async fn wait_for_message(&self, to: &str, needle: &str) -> Email {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let found = self
+                .mailbox
+                .messages()
+                .into_iter()
+                .rev()
+                .find(|m| m.to == to && m.text.contains(needle));
+            if let Some(message) = found {
+                return message;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no message to {to} containing {needle} within 5 s"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     /// The store under the app, for raw checks.

@@ -289,6 +289,24 @@ impl TestStore {
                 .unwrap_or_else(|e| panic!("read user_sessions.token_hash: {e}")),
         }
     }
+
+    /// The raw `code_hash` column of the user's backup codes (used or not),
+    /// what a copy of the database holds.
+    pub async fn stored_backup_code_hashes(&self, user: UserId) -> Vec<Vec<u8>> {
+        let sql = "SELECT code_hash FROM user_backup_codes WHERE user_id = $1";
+        match &self.raw {
+            RawPool::Sqlite(pool) => sqlx::query_scalar::<_, Vec<u8>>(sql)
+                .bind(user.as_bytes().to_vec())
+                .fetch_all(pool)
+                .await
+                .unwrap_or_else(|e| panic!("read user_backup_codes.code_hash: {e}")),
+            RawPool::Postgres(pool) => sqlx::query_scalar::<_, Vec<u8>>(sql)
+                .bind(*user.as_uuid())
+                .fetch_all(pool)
+                .await
+                .unwrap_or_else(|e| panic!("read user_backup_codes.code_hash: {e}")),
+        }
+    }
 }
 
 /// The fixed start of every test's clock: a time with a non-zero microsecond

@@ -147,13 +147,10 @@ async fn a_full_flow_at_trace_level_logs_no_secret_and_emits_the_documented_even
     anonymous
         .post_with_csrf("/users/reset-password", &[("email", email)])
         .await;
+    // The reset mail leaves after the answer: wait for it.
     let message = server
-        .mailbox()
-        .messages()
-        .into_iter()
-        .rev()
-        .find(|m| m.text.contains("/users/reset-password/"))
-        .unwrap();
+        .wait_for_message(email, "/users/reset-password/")
+        .await;
     let link = message
         .text
         .split_whitespace()

@@ -2,8 +2,9 @@
 //! 6 digits, 30-second steps) and one-time backup codes.
 //!
 //! Nothing here stores anything: the caller keeps the TOTP secret (encrypted
-//! at rest), the last used TOTP step, and the SHA-256 hashes of the backup
-//! codes. Time arrives as `now`.
+//! at rest), the last used TOTP step, and the keyed hashes of the backup
+//! codes (HMAC-SHA256 under a key of purpose [`BACKUP_CODE_KEY_PURPOSE`],
+//! so a copy of the database alone cannot test guesses). Time arrives as `now`.
 //!
 //! ```
 //! use sigra_core::mfa::{self, TotpSecret};
@@ -20,18 +21,22 @@
 //!     Err(mfa::MfaError::Replayed)
 //! ));
 //!
+//! let keys = sigra_core::keys::KeyRing::new(sigra_core::keys::SecretKeyBase::generate()?, None);
+//! let key = keys.purpose(mfa::BACKUP_CODE_KEY_PURPOSE);
 //! let codes = mfa::generate_backup_codes(10)?;
-//! let stored = codes[0].hash(); // store only hashes; show `expose()` once
-//! assert_eq!(mfa::hash_backup_code_input(&codes[0].expose().to_lowercase()), Some(stored));
+//! let stored = codes[0].keyed_hash(key.current()); // store only this; show `expose()` once
+//! assert_eq!(
+//!     mfa::hash_backup_code_input(&codes[0].expose().to_lowercase(), key.current()),
+//!     Some(stored)
+//! );
 //! # let _ = uri;
-//! # Ok::<(), sigra_core::mfa::MfaError>(())
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use std::collections::HashSet;
 use std::fmt;
 
 use chrono::{DateTime, Utc};
-use ring::digest;
+use ring::hmac;
 use secrecy::{ExposeSecret, ExposeSecretMut, SecretSlice, SecretString};
 use subtle::{Choice, ConstantTimeEq};
 use thiserror::Error;
@@ -52,6 +57,13 @@ pub const BACKUP_CODE_ALPHABET: &str = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ";
 
 /// Number of symbols in a backup code (shown as `XXXX-XXXX`): 40 bits.
 const BACKUP_CODE_SYMBOLS: usize = 8;
+
+/// The [`KeyRing`](crate::keys::KeyRing) purpose of the backup-code key: the
+/// stored value of a code is HMAC-SHA256 of its 8 symbols under this
+/// purpose's key, derived from `SECRET_KEY_BASE`. 40 bits fall to one GPU
+/// pass under a bare hash; without the key, a database copy cannot test a
+/// guess at all.
+pub const BACKUP_CODE_KEY_PURPOSE: &str = "sigra-mfa-backup-code";
 
 /// RFC 4648 base32 alphabet.
 const BASE32_ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
@@ -302,7 +314,7 @@ pub fn verify_totp(
 /// A one-time backup code, `XXXX-XXXX` from [`BACKUP_CODE_ALPHABET`].
 ///
 /// Show [`expose`](Self::expose) to the user once; store only
-/// [`hash`](Self::hash). `Debug` never shows the code.
+/// [`keyed_hash`](Self::keyed_hash). `Debug` never shows the code.
 pub struct BackupCode(SecretString);
 
 impl fmt::Debug for BackupCode {
@@ -318,16 +330,17 @@ impl BackupCode {
         self.0.expose_secret()
     }
 
-    /// SHA-256 of the normalised code (its 8 symbols, no hyphen): the value to
-    /// store. Equal to [`hash_backup_code_input`] of the code however the
-    /// user types it.
+    /// HMAC-SHA256 of the normalised code (its 8 symbols, no hyphen) under
+    /// `key` (the current key of [`BACKUP_CODE_KEY_PURPOSE`]): the value to
+    /// store. Equal to [`hash_backup_code_input`] of the code under the same
+    /// key however the user types it.
     #[must_use]
-    pub fn hash(&self) -> [u8; 32] {
+    pub fn keyed_hash(&self, key: &hmac::Key) -> [u8; 32] {
         match normalise_backup_code(self.expose()) {
-            Some(symbols) => hash_symbols(&symbols),
+            Some(symbols) => hash_symbols(&symbols, key),
             // Unreachable: generated codes always normalise. Hashing the raw
             // text instead yields a hash no input can match (fails closed).
-            None => sha256(self.expose().as_bytes()),
+            None => mac(self.expose().as_bytes(), key),
         }
     }
 }
@@ -342,28 +355,30 @@ impl BackupCode {
 pub fn generate_backup_codes(count: usize) -> Result<Vec<BackupCode>, MfaError> {
     let alphabet = BACKUP_CODE_ALPHABET.as_bytes();
     let mut codes = Vec::with_capacity(count);
-    let mut seen = HashSet::with_capacity(count);
     while codes.len() < count {
         let mut symbols = Zeroizing::new([0u8; BACKUP_CODE_SYMBOLS]);
         for symbol in symbols.iter_mut() {
             let index = random::index_below(alphabet.len())?;
             *symbol = alphabet.get(index).copied().unwrap_or(alphabet[0]);
         }
-        if !seen.insert(hash_symbols(&symbols)) {
-            continue; // a duplicate within the batch: draw again
-        }
         let (first, second) = symbols.split_at(BACKUP_CODE_SYMBOLS / 2);
         let mut text = Zeroizing::new(String::with_capacity(BACKUP_CODE_SYMBOLS + 1));
         text.extend(first.iter().map(|&b| char::from(b)));
         text.push('-');
         text.extend(second.iter().map(|&b| char::from(b)));
+        if codes.iter().any(|c: &BackupCode| c.expose() == text.as_str()) {
+            continue; // a duplicate within the batch: draw again
+        }
         codes.push(BackupCode(SecretString::from(text.as_str())));
     }
     Ok(codes)
 }
 
-/// Normalises a backup code typed by the user and returns its SHA-256, to
-/// look up against the stored [`BackupCode::hash`] values.
+/// Normalises a backup code typed by the user and returns its HMAC-SHA256
+/// under `key`, to look up against the stored [`BackupCode::keyed_hash`]
+/// values. During a rotation of `SECRET_KEY_BASE`, try each of the
+/// purpose's [`verification_keys`](crate::keys::PurposeKeys::verification_keys),
+/// current first.
 ///
 /// Surrounding whitespace, hyphens and spaces are dropped and letters are
 /// upper-cased, so `abcd-efgh`, ` ABCDEFGH ` and `ABCD EFGH` hash alike.
@@ -373,8 +388,8 @@ pub fn generate_backup_codes(count: usize) -> Result<Vec<BackupCode>, MfaError> 
 /// Compare the result with stored hashes in constant time (or look it up by
 /// equality in the store), and delete a code once it has been used.
 #[must_use]
-pub fn hash_backup_code_input(input: &str) -> Option<[u8; 32]> {
-    normalise_backup_code(input).map(|symbols| hash_symbols(&symbols))
+pub fn hash_backup_code_input(input: &str, key: &hmac::Key) -> Option<[u8; 32]> {
+    normalise_backup_code(input).map(|symbols| hash_symbols(&symbols, key))
 }
 
 /// The 8 upper-case alphabet symbols of a backup code, or `None`.
@@ -396,14 +411,14 @@ fn normalise_backup_code(input: &str) -> Option<Zeroizing<[u8; BACKUP_CODE_SYMBO
     (len == BACKUP_CODE_SYMBOLS).then_some(symbols)
 }
 
-fn hash_symbols(symbols: &[u8; BACKUP_CODE_SYMBOLS]) -> [u8; 32] {
-    sha256(symbols)
+fn hash_symbols(symbols: &[u8; BACKUP_CODE_SYMBOLS], key: &hmac::Key) -> [u8; 32] {
+    mac(symbols, key)
 }
 
-fn sha256(data: &[u8]) -> [u8; 32] {
-    let digest = digest::digest(&digest::SHA256, data);
+fn mac(data: &[u8], key: &hmac::Key) -> [u8; 32] {
+    let tag = hmac::sign(key, data);
     let mut out = [0u8; 32];
-    out.copy_from_slice(digest.as_ref());
+    out.copy_from_slice(tag.as_ref());
     out
 }
 
@@ -514,6 +529,7 @@ fn percent_encode(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashSet;
 
     /// The RFC 6238 appendix B SHA-1 secret.
     const RFC_SECRET: &[u8] = b"12345678901234567890";
@@ -841,7 +857,8 @@ mod tests {
         let many = generate_backup_codes(2000).unwrap();
         let distinct: HashSet<&str> = many.iter().map(BackupCode::expose).collect();
         assert_eq!(distinct.len(), 2000);
-        let hashes: HashSet<[u8; 32]> = many.iter().map(BackupCode::hash).collect();
+        let key = test_key(1);
+        let hashes: HashSet<[u8; 32]> = many.iter().map(|c| c.keyed_hash(&key)).collect();
         assert_eq!(hashes.len(), 2000);
     }
 
@@ -865,8 +882,9 @@ mod tests {
     }
 
     #[test]
-    fn backup_code_hash_is_sha256_of_the_normalised_symbols() {
-        let expected = sha256(b"ABCDEFGH");
+    fn backup_code_hash_is_hmac_of_the_normalised_symbols() {
+        let key = test_key(1);
+        let expected = mac(b"ABCDEFGH", &key);
         for spelling in [
             "ABCD-EFGH",
             "abcd-efgh",
@@ -877,23 +895,34 @@ mod tests {
             "\tAbCd-EfGh\n",
         ] {
             assert_eq!(
-                hash_backup_code_input(spelling),
+                hash_backup_code_input(spelling, &key),
                 Some(expected),
                 "{spelling:?}"
             );
         }
         for code in generate_backup_codes(20).unwrap() {
             let text = code.expose();
-            let hash = code.hash();
-            assert_eq!(hash_backup_code_input(text), Some(hash));
-            assert_eq!(hash_backup_code_input(&text.to_lowercase()), Some(hash));
-            assert_eq!(hash_backup_code_input(&text.replace('-', "")), Some(hash));
+            let hash = code.keyed_hash(&key);
+            assert_eq!(hash_backup_code_input(text, &key), Some(hash));
+            assert_eq!(hash_backup_code_input(&text.to_lowercase(), &key), Some(hash));
             assert_eq!(
-                hash_backup_code_input(&format!("  {} ", text.replace('-', " "))),
+                hash_backup_code_input(&text.replace('-', ""), &key),
                 Some(hash)
             );
-            assert_eq!(hash, sha256(text.replace('-', "").as_bytes()));
+            assert_eq!(
+                hash_backup_code_input(&format!("  {} ", text.replace('-', " ")), &key),
+                Some(hash)
+            );
+            assert_eq!(hash, mac(text.replace('-', "").as_bytes(), &key));
+            // Neither the bare SHA-256 nor the value under another key.
+            let bare = ring::digest::digest(&ring::digest::SHA256, text.replace('-', "").as_bytes());
+            assert_ne!(hash.as_slice(), bare.as_ref());
+            assert_ne!(Some(hash), hash_backup_code_input(text, &test_key(2)));
         }
+    }
+
+    fn test_key(byte: u8) -> hmac::Key {
+        hmac::Key::new(hmac::HMAC_SHA256, &[byte; 32])
     }
 
     #[test]
@@ -912,7 +941,7 @@ mod tests {
             "ＡBCD-EFGH",
             "ABCD-EFGH\u{0}",
         ] {
-            assert_eq!(hash_backup_code_input(bad), None, "{bad:?}");
+            assert_eq!(hash_backup_code_input(bad, &test_key(1)), None, "{bad:?}");
         }
     }
 }

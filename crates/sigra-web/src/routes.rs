@@ -59,7 +59,12 @@ fn routes(sigra: &Sigra) -> Router {
     //
     // Every form that checks the current password of a signed-in user (sudo,
     // change password or email, delete account) spends the same per-IP
-    // budget as log-in: they are password guesses too.
+    // budget as log-in: they are password guesses too. So does the reset
+    // link's form, the one other route a visitor without a session can make
+    // hash a password: no unauthenticated request reaches Argon2 without
+    // passing a limiter (register and log-in have theirs; `/users/mfa` is
+    // limited per pending user and hashes nothing; the reset request is
+    // limited per address and per client in its handler and hashes nothing).
     Router::new()
         .route(
             "/users/register",
@@ -94,7 +99,8 @@ fn routes(sigra: &Sigra) -> Router {
         )
         .route(
             "/users/reset-password/{token}",
-            get(account::reset_password_page).post(account::reset_password),
+            get(account::reset_password_page)
+                .post(account::reset_password.layer(login_limit.clone())),
         )
         .route("/users/confirm/{token}", get(account::confirm_email))
         .route(

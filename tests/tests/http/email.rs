@@ -13,14 +13,11 @@ use super::{PASSWORD, assert_signed_in_as, assert_signed_out, seed_user, server,
 
 const NEW_PASSWORD: &str = "a brand new passphrase";
 
-/// The path (from `prefix` on) of the link in the newest message to `to` that has one.
-fn link(server: &TestServer, to: &str, prefix: &str) -> String {
-    let messages = server.mailbox().messages();
-    let message = messages
-        .iter()
-        .rev()
-        .find(|m| m.to == to && m.text.contains(prefix))
-        .unwrap_or_else(|| panic!("no message to {to} with a {prefix} link in {messages:?}"));
+/// The path (from `prefix` on) of the link in the newest message to `to`
+/// that has one, waiting (at most 5 s) for the first: the reset request
+/// mails after its answer.
+async fn link(server: &TestServer, to: &str, prefix: &str) -> String {
+    let message = server.wait_for_message(to, prefix).await;
     let start = message.text.find(prefix).unwrap();
     let rest = &message.text[start..];
     rest[..rest.find(char::is_whitespace).unwrap_or(rest.len())].to_owned()
@@ -64,7 +61,7 @@ pub(crate) async fn registration_mails_a_confirmation_link_that_works_once(backe
     let messages = server.mailbox().messages();
     assert_eq!(messages.len(), 1, "{messages:?}");
     assert_eq!(messages[0].subject, "Confirm your email address");
-    let path = link(&server, "carol@example.com", "/users/confirm/");
+    let path = link(&server, "carol@example.com", "/users/confirm/").await;
     assert_eq!(path.len(), "/users/confirm/".len() + 43, "{path}");
     let settings = client.get("/users/settings").await;
     assert!(
@@ -106,8 +103,9 @@ pub(crate) async fn password_reset_works_once_and_ends_every_session(backend: Ba
         .await;
     assert_eq!(sent.status, StatusCode::OK, "{}", sent.body);
     assert!(sent.text_of("reset-sent").is_some(), "{}", sent.body);
+    server.wait_for_mail("alice@example.com", 1).await;
     assert_eq!(mail_count(&server, "alice@example.com"), 1);
-    let path = link(&server, "alice@example.com", "/users/reset-password/");
+    let path = link(&server, "alice@example.com", "/users/reset-password/").await;
 
     let page = a.get(&path).await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
@@ -178,6 +176,7 @@ pub(crate) async fn reset_request_answers_the_same_for_unknown_addresses(backend
         assert_eq!(page.set_cookies(), known.set_cookies(), "{email}");
         assert!(!page.body.contains(email), "{email} is not echoed");
     }
+    server.wait_for_mail("alice@example.com", 1).await;
     let messages = server.mailbox().messages();
     assert_eq!(messages.len(), 1, "{messages:?}");
     assert_eq!(messages[0].to, "alice@example.com");
@@ -191,7 +190,7 @@ pub(crate) async fn reset_link_expires_after_an_hour(backend: Backend) {
     client
         .post_with_csrf("/users/reset-password", &[("email", "alice@example.com")])
         .await;
-    let path = link(&server, "alice@example.com", "/users/reset-password/");
+    let path = link(&server, "alice@example.com", "/users/reset-password/").await;
     server
         .clock()
         .advance(TimeDelta::hours(1) + TimeDelta::seconds(1));
@@ -229,6 +228,7 @@ pub(crate) async fn reset_requests_are_rate_limited_per_email(backend: Backend) 
             assert_eq!(limited.header("retry-after"), Some("60"));
         }
     }
+    server.wait_for_mail("alice@example.com", 3).await;
     assert_eq!(mail_count(&server, "alice@example.com"), 3);
     // Another address has its own budget; the window ends after a minute.
     let other = client
@@ -430,7 +430,7 @@ pub(crate) async fn a_deleted_account_cannot_log_in_until_the_cancel_link(backen
     let wrong = a.log_in("alice@example.com", "not it", false).await;
     assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
 
-    let path = link(&server, "alice@example.com", "/users/cancel-deletion/");
+    let path = link(&server, "alice@example.com", "/users/cancel-deletion/").await;
     let mut mail_client = Client::new(&server);
     mail_client
         .get(&path)
@@ -500,6 +500,7 @@ pub(crate) async fn dev_mailbox_json_is_served_only_in_dev(backend: Backend) {
     client
         .post_with_csrf("/users/reset-password", &[("email", "dave@example.com")])
         .await;
+    dev.wait_for_mail("dave@example.com", 2).await;
     let page = client.get("/dev/mailbox.json").await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(
@@ -527,4 +528,52 @@ pub(crate) async fn dev_mailbox_json_is_served_only_in_dev(backend: Backend) {
             .unwrap()
             .contains("/users/reset-password/")
     );
+}
+
+pub(crate) async fn the_reset_request_answers_before_its_work_and_is_limited_per_client(
+    backend: Backend,
+) {
+    let server = server(backend).await;
+    seed_user(&server, "alice@example.com").await;
+    let mut client = server.client();
+    client.get("/users/reset-password").await;
+    // The mail hand-off is held: a known address's answer must not wait for
+    // it (nor for the token insert and audit row before it).
+    server.hold_mail();
+    let mut pages = Vec::new();
+    for email in ["alice@example.com", "nobody@example.com"] {
+        let page = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            client.post_with_csrf("/users/reset-password", &[("email", email)]),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("the answer for {email} waited for the mail hand-off"));
+        pages.push(page);
+    }
+    assert_eq!(pages[0].status, StatusCode::OK);
+    assert_eq!(pages[0].body, pages[1].body, "the same answer");
+    assert_eq!(mail_count(&server, "alice@example.com"), 0);
+    server.release_mail();
+    server.wait_for_mail("alice@example.com", 1).await;
+
+    // Per client too: an address-cycling client (each address has its own
+    // per-address budget) is refused after 10 in a minute.
+    for i in 2..10 {
+        let email = format!("visitor{i}@example.com");
+        let page = client
+            .post_with_csrf("/users/reset-password", &[("email", &email)])
+            .await;
+        assert_eq!(page.status, StatusCode::OK, "request {}", i + 1);
+    }
+    let limited = client
+        .post_with_csrf("/users/reset-password", &[("email", "visitor10@example.com")])
+        .await;
+    assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS, "{}", limited.body);
+    assert_eq!(limited.header("retry-after"), Some("60"));
+    // The window ends after a minute.
+    server.clock().advance(TimeDelta::seconds(60));
+    let again = client
+        .post_with_csrf("/users/reset-password", &[("email", "visitor11@example.com")])
+        .await;
+    assert_eq!(again.status, StatusCode::OK);
 }

@@ -1,14 +1,19 @@
 //! TOTP MFA over HTTP: enrolment, the second factor at log-in, replay and
 //! backup codes, "trust this browser" cookies (other user, revoked, expired),
-//! the lockout and rate limit, and sudo for disabling MFA.
+//! the lockout and rate limit, and sudo for every MFA change (a log-in
+//! opens the window), with a notice to the owner when MFA goes on or off.
 
 use chrono::TimeDelta;
 use sigra_core::clock::Clock;
+use sigra_core::config::ConfigBuilder;
 use sigra_core::cookie::TRUST_COOKIE;
-use sigra_core::mfa::{TotpSecret, totp_code_at};
+use sigra_core::encryption::EncryptionKey;
+use sigra_core::keys::{KeyRing, SecretKeyBase};
+use sigra_core::mfa::{BACKUP_CODE_KEY_PURPOSE, TotpSecret, totp_code_at};
 use sigra_core::rate_limit::{RateLimit, RateLimitAction};
+use sigra_core::store::MfaStore as _;
 use sigra_tests::Backend;
-use sigra_tests::http::{Client, Page, StatusCode, TestServer, spawn_server};
+use sigra_tests::http::{Client, Page, StatusCode, TestServer, spawn_node, spawn_server};
 
 use super::{PASSWORD, assert_signed_in_as, assert_signed_out, seed_user, server, signed_in};
 
@@ -447,7 +452,11 @@ pub(crate) async fn disabling_mfa_and_new_backup_codes_need_sudo(backend: Backen
     let mut client = signed_in(&server, "alice@example.com", false).await;
     let enrolled = enroll(&server, &mut client).await;
 
-    // Outside the sudo window: sent to the password page, nothing changes.
+    // Outside the sudo window (the log-in opened it 5 minutes ago): sent to
+    // the password page, nothing changes.
+    server
+        .clock()
+        .advance(TimeDelta::minutes(5) + TimeDelta::seconds(1));
     client.get("/users/settings").await;
     for path in [
         "/users/settings/mfa/disable",
@@ -500,7 +509,10 @@ pub(crate) async fn disabling_mfa_and_new_backup_codes_need_sudo(backend: Backen
         .await
         .assert_redirect("/users/settings");
     client.get("/users/settings").await;
-    assert!(super::email::notices(&server, "alice@example.com").is_empty());
+    assert_eq!(
+        super::email::notices(&server, "alice@example.com"),
+        ["Two-factor authentication was turned on"]
+    );
     client
         .post_with_csrf("/users/settings/mfa/disable", &[])
         .await
@@ -508,7 +520,10 @@ pub(crate) async fn disabling_mfa_and_new_backup_codes_need_sudo(backend: Backen
     assert!(!server.user("alice@example.com").await.unwrap().mfa_enabled);
     assert_eq!(
         super::email::notices(&server, "alice@example.com"),
-        ["Two-factor authentication was turned off"]
+        [
+            "Two-factor authentication was turned on",
+            "Two-factor authentication was turned off"
+        ]
     );
     let settings = client.get("/users/settings").await;
     assert_eq!(
@@ -525,4 +540,137 @@ pub(crate) async fn disabling_mfa_and_new_backup_codes_need_sudo(backend: Backen
         .log_in("alice@example.com", PASSWORD, false)
         .await
         .assert_redirect("/");
+}
+
+pub(crate) async fn enrolling_mfa_needs_sudo_which_a_log_in_opens(backend: Backend) {
+    let server = server(backend).await;
+    seed_user(&server, "alice@example.com").await;
+    // A session older than the sudo window (a stolen cookie, say): no
+    // enrolment and no confirmation without the password again.
+    let mut client = signed_in(&server, "alice@example.com", false).await;
+    server
+        .clock()
+        .advance(TimeDelta::minutes(5) + TimeDelta::seconds(1));
+    client.get("/users/settings").await;
+    for path in ["/users/settings/mfa/enroll", "/users/settings/mfa/confirm"] {
+        client
+            .post_with_csrf(path, &[("code", "123456")])
+            .await
+            .assert_redirect("/users/sudo");
+    }
+    let alice = server.user("alice@example.com").await.unwrap();
+    assert!(!alice.mfa_enabled);
+    assert!(
+        server
+            .sigra()
+            .auth()
+            .store()
+            .mfa_credential(alice.id)
+            .await
+            .unwrap()
+            .is_none(),
+        "no secret was stored"
+    );
+    // The password opens the window; then enrolment goes through.
+    client.get("/users/sudo").await;
+    client
+        .post_with_csrf("/users/sudo", &[("current_password", PASSWORD)])
+        .await
+        .assert_redirect("/users/settings");
+    enroll(&server, &mut client).await;
+    assert!(server.user("alice@example.com").await.unwrap().mfa_enabled);
+    // The owner hears of it, in the mailbox.
+    assert_eq!(
+        super::email::notices(&server, "alice@example.com"),
+        ["Two-factor authentication was turned on"]
+    );
+
+    // A fresh log-in is a fresh password: enrolling right after it works.
+    seed_user(&server, "bob@example.com").await;
+    let mut bob = signed_in(&server, "bob@example.com", false).await;
+    enroll(&server, &mut bob).await;
+    assert!(server.user("bob@example.com").await.unwrap().mfa_enabled);
+    assert_eq!(
+        super::email::notices(&server, "bob@example.com"),
+        ["Two-factor authentication was turned on"]
+    );
+}
+
+pub(crate) async fn backup_codes_are_stored_keyed_not_as_bare_sha256(backend: Backend) {
+    let server = server(backend).await;
+    let alice = seed_user(&server, "alice@example.com").await;
+    let mut client = signed_in(&server, "alice@example.com", false).await;
+    let enrolled = enroll(&server, &mut client).await;
+    // What a copy of the database holds.
+    let rows = server.store().stored_backup_code_hashes(alice.id).await;
+    assert_eq!(rows.len(), enrolled.backup_codes.len());
+    let keys = KeyRing::from_config(server.sigra().auth().config());
+    let key = keys.purpose(BACKUP_CODE_KEY_PURPOSE);
+    for code in &enrolled.backup_codes {
+        let symbols = code.replace('-', "");
+        // Knowing the code (or guessing all 2^40), SHA-256 finds no row ...
+        let bare = ring::digest::digest(&ring::digest::SHA256, symbols.as_bytes());
+        assert!(
+            !rows.iter().any(|row| row.as_slice() == bare.as_ref()),
+            "a bare SHA-256 of a code is stored"
+        );
+        // ... the row is HMAC-SHA256 under the key derived from SECRET_KEY_BASE.
+        let keyed = ring::hmac::sign(key.current(), symbols.as_bytes());
+        assert!(
+            rows.iter().any(|row| row.as_slice() == keyed.as_ref()),
+            "no row is the keyed hash of {code}"
+        );
+    }
+}
+
+/// A 64-byte `SECRET_KEY_BASE` made from `label`.
+fn secret_key_base(label: &str) -> SecretKeyBase {
+    SecretKeyBase::new(format!("backup-code-secret-{label}-").repeat(4).into_bytes()).unwrap()
+}
+
+pub(crate) async fn backup_codes_work_under_the_old_key_during_rotation(backend: Backend) {
+    let deploy = |current: &str, old: Option<&str>| {
+        let current = secret_key_base(current);
+        let old = old.map(secret_key_base);
+        move |config: ConfigBuilder| {
+            let config = config
+                .secret_key_base(current)
+                .encryption_key(EncryptionKey::from_bytes([7; 32]).unwrap());
+            match old {
+                Some(old) => config.secret_key_base_old(old),
+                None => config,
+            }
+        }
+    };
+    // Codes issued under secret A.
+    let one = spawn_server(backend, deploy("A", None)).await;
+    seed_user(&one, "alice@example.com").await;
+    let (_, enrolled) = {
+        let mut client = signed_in(&one, "alice@example.com", false).await;
+        let enrolled = enroll(&one, &mut client).await;
+        (client, enrolled)
+    };
+    let use_code = |server: &TestServer, code: String| {
+        let mut client = server.client();
+        async move {
+            password_step(&mut client, "alice@example.com").await;
+            client.post_with_csrf("/users/mfa", &[("code", &code)]).await
+        }
+    };
+
+    // Secret B with A as the old one: an A-issued code works, once.
+    let two = spawn_node(&one, None, deploy("B", Some("A"))).await;
+    two.clock().set(one.clock().now());
+    use_code(&two, enrolled.backup_codes[0].clone())
+        .await
+        .assert_redirect("/");
+    let again = use_code(&two, enrolled.backup_codes[0].clone()).await;
+    assert_eq!(again.status, StatusCode::UNAUTHORIZED, "{}", again.body);
+
+    // Secret B alone: the A-issued codes no longer verify (the guide says to
+    // regenerate them before dropping SECRET_KEY_BASE_OLD).
+    let three = spawn_node(&one, None, deploy("B", None)).await;
+    three.clock().set(one.clock().now());
+    let retired = use_code(&three, enrolled.backup_codes[1].clone()).await;
+    assert_eq!(retired.status, StatusCode::UNAUTHORIZED, "{}", retired.body);
 }

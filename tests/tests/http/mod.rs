@@ -119,6 +119,8 @@ http_tests! {
         eleventh_log_in_attempt_in_a_minute_is_429_with_retry_after,
         viewing_the_forms_does_not_spend_the_rate_limits,
         with_redis_url_every_node_shares_one_budget,
+        no_anonymous_post_reaches_argon2_without_a_limiter,
+        a_reset_with_a_fake_token_hashes_nothing_and_is_limited,
     ],
     proxies: [
         spoofed_forwarded_for_cannot_change_the_rate_limit_key,
@@ -145,6 +147,9 @@ http_tests! {
         wrong_codes_lock_the_second_factor_with_429,
         mfa_attempts_are_rate_limited_per_user,
         disabling_mfa_and_new_backup_codes_need_sudo,
+        enrolling_mfa_needs_sudo_which_a_log_in_opens,
+        backup_codes_are_stored_keyed_not_as_bare_sha256,
+        backup_codes_work_under_the_old_key_during_rotation,
     ],
     fixtures: [
         the_fixture_cookie_header_signs_in_and_its_csrf_token_posts,
@@ -157,6 +162,7 @@ http_tests! {
         reset_request_answers_the_same_for_unknown_addresses,
         reset_link_expires_after_an_hour,
         reset_requests_are_rate_limited_per_email,
+        the_reset_request_answers_before_its_work_and_is_limited_per_client,
         changing_the_password_keeps_only_this_session,
         changing_the_email_confirms_at_the_new_address_and_ends_sessions,
         a_deleted_account_cannot_log_in_until_the_cancel_link,

@@ -1,7 +1,10 @@
 //! Rate limits over HTTP: the 11th log-in attempt in a minute is a 429 with
-//! `Retry-After`; with `REDIS_URL` the budget is shared by every node.
+//! `Retry-After`; with `REDIS_URL` the budget is shared by every node; no
+//! anonymous POST reaches Argon2 without passing a limiter, and a reset with
+//! a fake token hashes nothing.
 
 use chrono::TimeDelta;
+use secrecy::ExposeSecret as _;
 use sigra_core::token::RawToken;
 use sigra_tests::Backend;
 use sigra_tests::http::{Client, Method, StatusCode, headers, spawn_node, spawn_server};
@@ -187,4 +190,116 @@ pub(crate) async fn with_redis_url_every_node_shares_one_budget(backend: Backend
         .query_async(&mut raw)
         .await
         .unwrap();
+}
+
+/// The paths of the POST (and DELETE) routes in Sigra's route table, read
+/// from its source, so a route added later is checked without editing this
+/// test.
+fn post_routes() -> Vec<String> {
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/sigra-web/src/routes.rs");
+    let source = std::fs::read_to_string(&file)
+        .unwrap_or_else(|e| panic!("read {}: {e}", file.display()));
+    let mut routes = Vec::new();
+    for (start, _) in source.match_indices(".route(") {
+        // The call's arguments, up to its matching parenthesis.
+        let rest = &source[start + ".route(".len()..];
+        let mut depth = 1;
+        let end = rest
+            .char_indices()
+            .find(|&(_, c)| {
+                match c {
+                    '(' => depth += 1,
+                    ')' => depth -= 1,
+                    _ => {}
+                }
+                depth == 0
+            })
+            .map_or(rest.len(), |(i, _)| i);
+        let call = &rest[..end];
+        let Some(path) = call.split('"').nth(1) else {
+            continue;
+        };
+        if call.contains("post(") || call.contains("delete(") {
+            routes.push(path.to_owned());
+        }
+    }
+    routes
+}
+
+pub(crate) async fn no_anonymous_post_reaches_argon2_without_a_limiter(backend: Backend) {
+    let server = server(backend).await;
+    seed_user(&server, "alice@example.com").await;
+    let routes = post_routes();
+    for known in [
+        "/users/register",
+        "/users/log-in",
+        "/users/mfa",
+        "/users/reset-password",
+        "/users/reset-password/{token}",
+        "/users/settings/password",
+    ] {
+        assert!(routes.iter().any(|r| r == known), "{known} not found in {routes:?}");
+    }
+    let fake_token = RawToken::generate().unwrap().encode();
+    let mut unlimited = Vec::new();
+    for route in &routes {
+        let path = route.replace("{token}", fake_token.expose_secret());
+        // A fresh window for every limit (the longest is register's hour).
+        server.clock().advance(TimeDelta::hours(2));
+        let before = server.argon2_runs();
+        let mut last = None;
+        for i in 0..11 {
+            // A new visitor each time (no session, same address), with every
+            // field any form reads.
+            let mut visitor = server.client();
+            visitor.get("/users/log-in").await;
+            let email = format!("visitor{i}@example.com");
+            let page = visitor
+                .post_with_csrf(
+                    &path,
+                    &[
+                        ("email", email.as_str()),
+                        ("password", "a brand new passphrase"),
+                        ("current_password", PASSWORD),
+                        ("code", "123456"),
+                    ],
+                )
+                .await;
+            last = Some(page.status);
+        }
+        let runs = server.argon2_runs() - before;
+        // Argon2 reached: then a limiter stood in front of it.
+        if runs > 0 && (last != Some(StatusCode::TOO_MANY_REQUESTS) || runs > 10) {
+            unlimited.push(format!("{route}: {runs} Argon2 runs, 11th answer {last:?}"));
+        }
+    }
+    assert!(unlimited.is_empty(), "{unlimited:#?}");
+}
+
+pub(crate) async fn a_reset_with_a_fake_token_hashes_nothing_and_is_limited(backend: Backend) {
+    let server = server(backend).await;
+    seed_user(&server, "alice@example.com").await;
+    let fake = RawToken::generate().unwrap().encode();
+    let path = format!("/users/reset-password/{}", fake.expose_secret());
+    let mut client = server.client();
+    let form = client.get(&path).await;
+    assert_eq!(form.status, StatusCode::OK, "a well-formed token gets the form");
+    let before = server.argon2_runs();
+    for i in 0..10 {
+        let page = client
+            .post_with_csrf(&path, &[("password", "a brand new passphrase")])
+            .await;
+        assert_eq!(page.status, StatusCode::NOT_FOUND, "attempt {}", i + 1);
+    }
+    assert_eq!(
+        server.argon2_runs(),
+        before,
+        "an unknown token is refused before the new password is hashed"
+    );
+    let limited = client
+        .post_with_csrf(&path, &[("password", "a brand new passphrase")])
+        .await;
+    assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS, "{}", limited.body);
+    assert_eq!(limited.header("retry-after"), Some("60"));
+    assert_eq!(server.argon2_runs(), before);
 }

@@ -6,7 +6,9 @@
 //! flashed. A dead link (malformed, unknown, used or expired) is a 404 page
 //! that says what to do next. The reset request answers the same page with
 //! the same status for every address, known or not, and even when sending
-//! failed (the failure is logged, without the address).
+//! failed (the failure is logged, without the address); its work (lookup,
+//! token, mail hand-off, audit) runs after the answer, so the answer's time
+//! does not tell whether the address has an account either.
 
 use axum::Form;
 use axum::extract::{Path, State};
@@ -73,7 +75,14 @@ pub(super) async fn reset_request_page(session: AuthSession, user: MaybeUser) ->
 }
 
 /// `POST /users/reset-password`: mails a link when the address has an
-/// account; answers the same page either way. Limited per submitted address.
+/// account; answers the same page either way. Limited per submitted address
+/// (`reset_password`) and per client (the per-IP `login` budget, which an
+/// address-cycling client would otherwise escape).
+///
+/// The request path does the same for every address: the two limits, then
+/// the answer. Looking the address up, storing the token, handing the mail
+/// over and the audit row run in a task after it, so neither their time nor
+/// their failure reaches the answer.
 pub(super) async fn reset_request(
     State(sigra): State<Sigra>,
     session: AuthSession,
@@ -85,10 +94,18 @@ pub(super) async fn reset_request(
     {
         return limited.into_response();
     }
-    if let Err(e) = sigra.auth().request_password_reset(&form.email).await {
-        // Same answer regardless: an error page here would tell whether the address has an account.
-        tracing::error!(name: "sigra.auth.reset_password.request", outcome = "error", error = %e);
+    let client = session.meta().ip.as_deref().unwrap_or("unknown");
+    if let Err(limited) = rate_limit::check(&sigra, RateLimitAction::Login, client).await {
+        return limited.into_response();
     }
+    let auth = sigra.auth().clone();
+    let email = form.email;
+    tokio::spawn(async move {
+        if let Err(e) = auth.request_password_reset(&email).await {
+            // Logged without the address; the visitor got the same page regardless.
+            tracing::error!(name: "sigra.auth.reset_password.request", outcome = "error", error = %e);
+        }
+    });
     reset_request_response(&session, &user, true)
 }
 

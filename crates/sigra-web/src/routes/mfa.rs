@@ -1,6 +1,8 @@
 //! The MFA pages: the second factor of a log-in (`/users/mfa`), TOTP
 //! enrolment and backup codes in settings, and the sudo password check that
-//! guards turning MFA off and replacing backup codes.
+//! guards every MFA change: turning it on (enrolment and its confirmation),
+//! turning it off and replacing backup codes. A log-in opens the sudo
+//! window, so enrolling right after signing in needs no second password.
 //!
 //! Sudo flow: a guarded action outside the sudo window answers 303 to
 //! `/users/sudo` (with a flash saying why) and changes nothing; the password
@@ -122,12 +124,15 @@ fn settings_flash(session: &AuthSession, kind: FlashKind, message: &str) -> Resp
     Redirect::to(SETTINGS_PATH).into_response()
 }
 
-/// `POST /users/settings/mfa/enroll`: a new secret, shown once with its QR code.
+/// `POST /users/settings/mfa/enroll` (sudo): a new secret, shown once with its QR code.
 pub(super) async fn enroll(
     State(sigra): State<Sigra>,
     current: CurrentUser,
     session: AuthSession,
 ) -> Response {
+    if let Some(response) = require_sudo(&sigra, &current, &session) {
+        return response;
+    }
     match sigra.auth().begin_mfa_enrollment(&current.user).await {
         Ok(enrollment) => {
             let csrf = session.csrf_token();
@@ -177,14 +182,17 @@ fn backup_codes_page(
     )
 }
 
-/// `POST /users/settings/mfa/confirm`: the first code turns MFA on; the
-/// backup codes are shown once.
+/// `POST /users/settings/mfa/confirm` (sudo): the first code turns MFA on;
+/// the backup codes are shown once.
 pub(super) async fn confirm(
     State(sigra): State<Sigra>,
     current: CurrentUser,
     session: AuthSession,
     Form(form): Form<CodeForm>,
 ) -> Response {
+    if let Some(response) = require_sudo(&sigra, &current, &session) {
+        return response;
+    }
     match sigra
         .auth()
         .confirm_mfa_enrollment(&current.user, &form.code)
