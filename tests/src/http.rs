@@ -39,9 +39,7 @@ use sigra_core::clock::TestClock;
 use sigra_core::config::{Config, ConfigBuilder, Environment};
 use sigra_core::mail::{DevMailbox, Email, MailError, Mailer};
 use sigra_core::model::User;
-use sigra_core::password::{
-    Argon2Hasher, PasswordError, PasswordHash, PasswordHasher,
-};
+use sigra_core::password::{Argon2Hasher, PasswordError, PasswordHash, PasswordHasher};
 use sigra_store_postgres::PostgresStore;
 use sigra_store_sqlite::SqliteStore;
 use sigra_web::{CSRF_FIELD, Sigra};

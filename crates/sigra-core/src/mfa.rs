@@ -366,7 +366,10 @@ pub fn generate_backup_codes(count: usize) -> Result<Vec<BackupCode>, MfaError> 
         text.extend(first.iter().map(|&b| char::from(b)));
         text.push('-');
         text.extend(second.iter().map(|&b| char::from(b)));
-        if codes.iter().any(|c: &BackupCode| c.expose() == text.as_str()) {
+        if codes
+            .iter()
+            .any(|c: &BackupCode| c.expose() == text.as_str())
+        {
             continue; // a duplicate within the batch: draw again
         }
         codes.push(BackupCode(SecretString::from(text.as_str())));
@@ -904,7 +907,10 @@ mod tests {
             let text = code.expose();
             let hash = code.keyed_hash(&key);
             assert_eq!(hash_backup_code_input(text, &key), Some(hash));
-            assert_eq!(hash_backup_code_input(&text.to_lowercase(), &key), Some(hash));
+            assert_eq!(
+                hash_backup_code_input(&text.to_lowercase(), &key),
+                Some(hash)
+            );
             assert_eq!(
                 hash_backup_code_input(&text.replace('-', ""), &key),
                 Some(hash)
@@ -915,7 +921,8 @@ mod tests {
             );
             assert_eq!(hash, mac(text.replace('-', "").as_bytes(), &key));
             // Neither the bare SHA-256 nor the value under another key.
-            let bare = ring::digest::digest(&ring::digest::SHA256, text.replace('-', "").as_bytes());
+            let bare =
+                ring::digest::digest(&ring::digest::SHA256, text.replace('-', "").as_bytes());
             assert_ne!(hash.as_slice(), bare.as_ref());
             assert_ne!(Some(hash), hash_backup_code_input(text, &test_key(2)));
         }

@@ -354,7 +354,8 @@ pub(crate) async fn changing_the_email_confirms_at_the_new_address_and_ends_sess
         &server,
         "alice.new@example.com",
         "/users/settings/confirm-email/",
-    );
+    )
+    .await;
     assert!(server.user("alice.new@example.com").await.is_none());
     assert_signed_in_as(&b.get("/dashboard").await, "alice@example.com");
 
@@ -566,14 +567,25 @@ pub(crate) async fn the_reset_request_answers_before_its_work_and_is_limited_per
         assert_eq!(page.status, StatusCode::OK, "request {}", i + 1);
     }
     let limited = client
-        .post_with_csrf("/users/reset-password", &[("email", "visitor10@example.com")])
+        .post_with_csrf(
+            "/users/reset-password",
+            &[("email", "visitor10@example.com")],
+        )
         .await;
-    assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS, "{}", limited.body);
+    assert_eq!(
+        limited.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        limited.body
+    );
     assert_eq!(limited.header("retry-after"), Some("60"));
     // The window ends after a minute.
     server.clock().advance(TimeDelta::seconds(60));
     let again = client
-        .post_with_csrf("/users/reset-password", &[("email", "visitor11@example.com")])
+        .post_with_csrf(
+            "/users/reset-password",
+            &[("email", "visitor11@example.com")],
+        )
         .await;
     assert_eq!(again.status, StatusCode::OK);
 }

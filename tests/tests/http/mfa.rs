@@ -11,7 +11,6 @@ use sigra_core::encryption::EncryptionKey;
 use sigra_core::keys::{KeyRing, SecretKeyBase};
 use sigra_core::mfa::{BACKUP_CODE_KEY_PURPOSE, TotpSecret, totp_code_at};
 use sigra_core::rate_limit::{RateLimit, RateLimitAction};
-use sigra_core::store::MfaStore as _;
 use sigra_tests::Backend;
 use sigra_tests::http::{Client, Page, StatusCode, TestServer, spawn_node, spawn_server};
 
@@ -625,7 +624,12 @@ pub(crate) async fn backup_codes_are_stored_keyed_not_as_bare_sha256(backend: Ba
 
 /// A 64-byte `SECRET_KEY_BASE` made from `label`.
 fn secret_key_base(label: &str) -> SecretKeyBase {
-    SecretKeyBase::new(format!("backup-code-secret-{label}-").repeat(4).into_bytes()).unwrap()
+    SecretKeyBase::new(
+        format!("backup-code-secret-{label}-")
+            .repeat(4)
+            .into_bytes(),
+    )
+    .unwrap()
 }
 
 pub(crate) async fn backup_codes_work_under_the_old_key_during_rotation(backend: Backend) {
@@ -654,7 +658,9 @@ pub(crate) async fn backup_codes_work_under_the_old_key_during_rotation(backend:
         let mut client = server.client();
         async move {
             password_step(&mut client, "alice@example.com").await;
-            client.post_with_csrf("/users/mfa", &[("code", &code)]).await
+            client
+                .post_with_csrf("/users/mfa", &[("code", &code)])
+                .await
         }
     };
 

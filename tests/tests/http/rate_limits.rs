@@ -196,9 +196,10 @@ pub(crate) async fn with_redis_url_every_node_shares_one_budget(backend: Backend
 /// from its source, so a route added later is checked without editing this
 /// test.
 fn post_routes() -> Vec<String> {
-    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/sigra-web/src/routes.rs");
-    let source = std::fs::read_to_string(&file)
-        .unwrap_or_else(|e| panic!("read {}: {e}", file.display()));
+    let file =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/sigra-web/src/routes.rs");
+    let source =
+        std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("read {}: {e}", file.display()));
     let mut routes = Vec::new();
     for (start, _) in source.match_indices(".route(") {
         // The call's arguments, up to its matching parenthesis.
@@ -238,7 +239,10 @@ pub(crate) async fn no_anonymous_post_reaches_argon2_without_a_limiter(backend: 
         "/users/reset-password/{token}",
         "/users/settings/password",
     ] {
-        assert!(routes.iter().any(|r| r == known), "{known} not found in {routes:?}");
+        assert!(
+            routes.iter().any(|r| r == known),
+            "{known} not found in {routes:?}"
+        );
     }
     let fake_token = RawToken::generate().unwrap().encode();
     let mut unlimited = Vec::new();
@@ -283,7 +287,11 @@ pub(crate) async fn a_reset_with_a_fake_token_hashes_nothing_and_is_limited(back
     let path = format!("/users/reset-password/{}", fake.expose_secret());
     let mut client = server.client();
     let form = client.get(&path).await;
-    assert_eq!(form.status, StatusCode::OK, "a well-formed token gets the form");
+    assert_eq!(
+        form.status,
+        StatusCode::OK,
+        "a well-formed token gets the form"
+    );
     let before = server.argon2_runs();
     for i in 0..10 {
         let page = client
@@ -299,7 +307,12 @@ pub(crate) async fn a_reset_with_a_fake_token_hashes_nothing_and_is_limited(back
     let limited = client
         .post_with_csrf(&path, &[("password", "a brand new passphrase")])
         .await;
-    assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS, "{}", limited.body);
+    assert_eq!(
+        limited.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        limited.body
+    );
     assert_eq!(limited.header("retry-after"), Some("60"));
     assert_eq!(server.argon2_runs(), before);
 }

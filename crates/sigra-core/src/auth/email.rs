@@ -75,8 +75,10 @@ impl Auth {
     }
 
     /// Sets a new password with a reset link: checks the policy first (a
-    /// rejected password leaves the link usable), then uses the link once and
-    /// ends every session and email token of the user.
+    /// rejected password leaves the link usable), then uses the link once —
+    /// before hashing, so an unknown token costs no Argon2 run; a hashing
+    /// failure puts the link back — and ends every session and email token
+    /// of the user.
     pub async fn reset_password(
         &self,
         presented: &str,
@@ -86,11 +88,20 @@ impl Auth {
             .policy
             .validate(new_password)
             .map_err(AuthError::WeakPassword)?;
-        RawToken::decode(presented).map_err(|_| AuthError::InvalidToken)?;
-        let hash = self.hash_password(new_password).await?;
+        // The token first: a fake or dead one never reaches Argon2.
         let token = self
             .take_token(presented, TokenContext::ResetPassword)
             .await?;
+        let hash = match self.hash_password(new_password).await {
+            Ok(hash) => hash,
+            Err(e) => {
+                // Not the user's fault (the pool is busy): the link stays usable.
+                if let Err(put_back) = self.inner.store.insert_email_token(&token).await {
+                    tracing::warn!(name: "sigra.auth.reset_password", outcome = "error", error = %put_back);
+                }
+                return Err(e);
+            }
+        };
         let now = self.now();
         let changed = self
             .inner

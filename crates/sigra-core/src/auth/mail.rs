@@ -76,6 +76,13 @@ pub(super) const EMAIL_CHANGED: Notice = Notice {
            receives its messages or signs in to it.",
 };
 
+pub(super) const MFA_ENABLED: Notice = Notice {
+    kind: "mfa_enabled",
+    subject: "Two-factor authentication was turned on",
+    what: "Two-factor authentication was turned on for your Sigra account: signing in \
+           now needs a code from an authenticator app (or a backup code) after the password.",
+};
+
 pub(super) const MFA_DISABLED: Notice = Notice {
     kind: "mfa_disabled",
     subject: "Two-factor authentication was turned off",

@@ -107,16 +107,19 @@ impl Auth {
             return Err(AuthError::MfaNotEnabled);
         }
         let codes = self.store_new_backup_codes(user.id).await?;
-        self.audit(AuditEvent::new(AuditAction::MfaEnroll, Some(user.id), now))
-            .await?;
+        let event = AuditEvent::new(AuditAction::MfaEnroll, Some(user.id), now);
+        self.audit(event.clone()).await?;
         tracing::info!(name: "sigra.mfa.enroll", outcome = "ok");
+        self.notify(&user.email, &super::mail::MFA_ENABLED, &event)
+            .await;
         Ok(codes)
     }
 
     async fn store_new_backup_codes(&self, user: UserId) -> Result<Vec<BackupCode>, AuthError> {
         let codes = mfa::generate_backup_codes(self.inner.config.mfa.backup_code_count)
             .map_err(|_| AuthError::Random(crate::random::RandomError))?;
-        let hashes: Vec<[u8; 32]> = codes.iter().map(BackupCode::hash).collect();
+        let keys = self.inner.keys.purpose(mfa::BACKUP_CODE_KEY_PURPOSE);
+        let hashes: Vec<[u8; 32]> = codes.iter().map(|c| c.keyed_hash(keys.current())).collect();
         self.inner
             .store
             .replace_backup_codes(user, &hashes, self.now())
@@ -199,12 +202,7 @@ impl Auth {
                     Err(_) => None,
                 }
             } else {
-                match mfa::hash_backup_code_input(code) {
-                    Some(hash) if store.consume_backup_code(user.id, &hash, now).await? => {
-                        Some(SecondFactor::BackupCode)
-                    }
-                    _ => None,
-                }
+                self.consume_backup_code(user.id, code, now).await?
             };
         let Some(factor) = accepted else {
             let cfg = &self.inner.config;
@@ -237,6 +235,34 @@ impl Auth {
         )
         .await?;
         Ok(factor)
+    }
+
+    /// Consumes the backup code `code` of `user` if it is unused: its keyed
+    /// hash under the current key, then (during a rotation) under
+    /// `SECRET_KEY_BASE_OLD`'s. Each try is one atomic consumption in the
+    /// store, and a stored code matches under one key only, so of two
+    /// concurrent uses exactly one wins.
+    async fn consume_backup_code(
+        &self,
+        user: UserId,
+        code: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Option<SecondFactor>, AuthError> {
+        let keys = self.inner.keys.purpose(mfa::BACKUP_CODE_KEY_PURPOSE);
+        for key in keys.verification_keys() {
+            let Some(hash) = mfa::hash_backup_code_input(code, key) else {
+                return Ok(None);
+            };
+            if self
+                .inner
+                .store
+                .consume_backup_code(user, &hash, now)
+                .await?
+            {
+                return Ok(Some(SecondFactor::BackupCode));
+            }
+        }
+        Ok(None)
     }
 
     /// A "trust this browser" cookie value for `user` at their current epoch.

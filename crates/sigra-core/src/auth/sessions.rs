@@ -22,7 +22,14 @@ impl Auth {
         let now = self.now();
         let token = RawToken::generate()?;
         let ip = meta.ip.clone();
-        let session = Session::new(user.id, token.hash(), kind, meta, now);
+        let mut session = Session::new(user.id, token.hash(), kind, meta, now);
+        // A session is created right after the user proved who they are
+        // (the password, or the second factor after it): that opens the sudo
+        // window, as re-entering the password would. A pending log-in has
+        // proved only half, so it opens nothing.
+        if kind != SessionKind::MfaPending {
+            session.sudo_at = Some(now);
+        }
         self.inner.store.insert_session(&session).await?;
         self.audit(
             AuditEvent::new(AuditAction::SessionCreate, Some(user.id), now)
