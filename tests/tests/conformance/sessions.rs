@@ -420,10 +420,16 @@ pub(crate) async fn set_sudo_records_the_time(store: &TestStore) {
         .create_session(&alice, SessionKind::Standard, SessionMeta::default())
         .await
         .unwrap();
-    let (other, _) = auth
-        .create_session(&alice, SessionKind::Standard, SessionMeta::default())
+    // A session made by a log-in starts with the sudo window open.
+    assert_eq!(session.sudo_at, Some(session.created_at));
+    let pending = auth
+        .create_session(&alice, SessionKind::MfaPending, SessionMeta::default())
         .await
-        .unwrap();
+        .unwrap()
+        .1;
+    assert_eq!(pending.sudo_at, None, "half a log-in opens nothing");
+    // Another row, written without a window, keeps having none.
+    let (other, _) = new_session(store, &alice, SessionKind::Standard, t0()).await;
 
     store.set_sudo(session.id, at_minutes(1)).await.unwrap();
     let (row, _) = store
