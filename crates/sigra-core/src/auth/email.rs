@@ -10,7 +10,7 @@ use super::mail::{CHANGE_EMAIL, CONFIRM, EMAIL_CHANGED, PASSWORD_RESET, RESET_PA
 use super::service::Auth;
 use crate::model::{AuditAction, AuditEvent, User};
 use crate::store::StoreError;
-use crate::token::{RawToken, TokenContext};
+use crate::token::TokenContext;
 
 impl Auth {
     /// Mails a confirmation link (valid `confirm_ttl`, 48 h by default).
