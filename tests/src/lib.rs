@@ -275,36 +275,36 @@ impl TestStore {
 
     /// The raw `token_hash` column of the user's sessions.
     pub async fn stored_session_hashes(&self, user: UserId) -> Vec<Vec<u8>> {
-        let sql = "SELECT token_hash FROM user_sessions WHERE user_id = $1";
-        match &self.raw {
-            RawPool::Sqlite(pool) => sqlx::query_scalar::<_, Vec<u8>>(sql)
-                .bind(user.as_bytes().to_vec())
-                .fetch_all(pool)
-                .await
-                .unwrap_or_else(|e| panic!("read user_sessions.token_hash: {e}")),
-            RawPool::Postgres(pool) => sqlx::query_scalar::<_, Vec<u8>>(sql)
-                .bind(*user.as_uuid())
-                .fetch_all(pool)
-                .await
-                .unwrap_or_else(|e| panic!("read user_sessions.token_hash: {e}")),
-        }
+        self.user_blobs(
+            "SELECT token_hash FROM user_sessions WHERE user_id = $1",
+            user,
+        )
+        .await
     }
 
     /// The raw `code_hash` column of the user's backup codes (used or not),
     /// what a copy of the database holds.
     pub async fn stored_backup_code_hashes(&self, user: UserId) -> Vec<Vec<u8>> {
-        let sql = "SELECT code_hash FROM user_backup_codes WHERE user_id = $1";
+        self.user_blobs(
+            "SELECT code_hash FROM user_backup_codes WHERE user_id = $1",
+            user,
+        )
+        .await
+    }
+
+    /// The one blob column `sql` selects for `user` (bound as `$1`).
+    async fn user_blobs(&self, sql: &'static str, user: UserId) -> Vec<Vec<u8>> {
         match &self.raw {
             RawPool::Sqlite(pool) => sqlx::query_scalar::<_, Vec<u8>>(sql)
                 .bind(user.as_bytes().to_vec())
                 .fetch_all(pool)
                 .await
-                .unwrap_or_else(|e| panic!("read user_backup_codes.code_hash: {e}")),
+                .unwrap_or_else(|e| panic!("{sql}: {e}")),
             RawPool::Postgres(pool) => sqlx::query_scalar::<_, Vec<u8>>(sql)
                 .bind(*user.as_uuid())
                 .fetch_all(pool)
                 .await
-                .unwrap_or_else(|e| panic!("read user_backup_codes.code_hash: {e}")),
+                .unwrap_or_else(|e| panic!("{sql}: {e}")),
         }
     }
 }

@@ -5,10 +5,8 @@
 
 use chrono::TimeDelta;
 use sigra_core::clock::Clock;
-use sigra_core::config::ConfigBuilder;
 use sigra_core::cookie::TRUST_COOKIE;
-use sigra_core::encryption::EncryptionKey;
-use sigra_core::keys::{KeyRing, SecretKeyBase};
+use sigra_core::keys::KeyRing;
 use sigra_core::mfa::{BACKUP_CODE_KEY_PURPOSE, TotpSecret, totp_code_at};
 use sigra_core::rate_limit::{RateLimit, RateLimitAction};
 use sigra_tests::Backend;
@@ -622,30 +620,8 @@ pub(crate) async fn backup_codes_are_stored_keyed_not_as_bare_sha256(backend: Ba
     }
 }
 
-/// A 64-byte `SECRET_KEY_BASE` made from `label`.
-fn secret_key_base(label: &str) -> SecretKeyBase {
-    SecretKeyBase::new(
-        format!("backup-code-secret-{label}-")
-            .repeat(4)
-            .into_bytes(),
-    )
-    .unwrap()
-}
-
 pub(crate) async fn backup_codes_work_under_the_old_key_during_rotation(backend: Backend) {
-    let deploy = |current: &str, old: Option<&str>| {
-        let current = secret_key_base(current);
-        let old = old.map(secret_key_base);
-        move |config: ConfigBuilder| {
-            let config = config
-                .secret_key_base(current)
-                .encryption_key(EncryptionKey::from_bytes([7; 32]).unwrap());
-            match old {
-                Some(old) => config.secret_key_base_old(old),
-                None => config,
-            }
-        }
-    };
+    use super::rotation::keys as deploy;
     // Codes issued under secret A.
     let one = spawn_server(backend, deploy("A", None)).await;
     seed_user(&one, "alice@example.com").await;

@@ -39,7 +39,10 @@ fn secret(label: &str) -> SecretKeyBase {
 
 /// The deployment's keys: `current`, and `old` during the rotation. The
 /// encryption key stays the same (MFA secrets must keep opening).
-fn keys(current: &str, old: Option<&str>) -> impl FnOnce(ConfigBuilder) -> ConfigBuilder {
+pub(crate) fn keys(
+    current: &str,
+    old: Option<&str>,
+) -> impl FnOnce(ConfigBuilder) -> ConfigBuilder {
     let current = secret(current);
     let old = old.map(secret);
     move |config| {
