@@ -6,7 +6,6 @@
 use chrono::TimeDelta;
 use sigra_core::clock::Clock;
 use sigra_core::cookie::TRUST_COOKIE;
-use sigra_core::keys::KeyRing;
 use sigra_core::mfa::{BACKUP_CODE_KEY_PURPOSE, TotpSecret, totp_code_at};
 use sigra_core::rate_limit::{RateLimit, RateLimitAction};
 use sigra_tests::Backend;
@@ -601,7 +600,7 @@ pub(crate) async fn backup_codes_are_stored_keyed_not_as_bare_sha256(backend: Ba
     // What a copy of the database holds.
     let rows = server.store().stored_backup_code_hashes(alice.id).await;
     assert_eq!(rows.len(), enrolled.backup_codes.len());
-    let keys = KeyRing::from_config(server.sigra().auth().config());
+    let keys = server.sigra().auth().config().key_ring();
     let key = keys.purpose(BACKUP_CODE_KEY_PURPOSE);
     for code in &enrolled.backup_codes {
         let symbols = code.replace('-', "");

@@ -74,7 +74,12 @@ impl Auth {
             let count = self
                 .inner
                 .store
-                .record_login_failure(user.id, now, threshold, delta(cfg.password.lockout_duration))
+                .record_login_failure(
+                    user.id,
+                    now,
+                    threshold,
+                    delta(cfg.password.lockout_duration),
+                )
                 .await?;
             self.audit(
                 failure(Some(user.id), "invalid_credentials")

@@ -116,7 +116,13 @@ impl Auth {
 
     /// `PUBLIC_URL` + `path` + the token: the only secret a message carries.
     fn link(&self, path: &str, token: &RawToken) -> String {
-        let base = self.inner.config.endpoints.public_url.as_str().trim_end_matches('/');
+        let base = self
+            .inner
+            .config
+            .endpoints
+            .public_url
+            .as_str()
+            .trim_end_matches('/');
         format!("{base}{path}{}", token.encode().expose_secret())
     }
 

@@ -208,7 +208,12 @@ impl Auth {
             let cfg = &self.inner.config;
             let threshold = i32::try_from(cfg.password.lockout_threshold).unwrap_or(i32::MAX);
             let count = store
-                .record_mfa_failure(user.id, now, threshold, delta(cfg.password.lockout_duration))
+                .record_mfa_failure(
+                    user.id,
+                    now,
+                    threshold,
+                    delta(cfg.password.lockout_duration),
+                )
                 .await?;
             self.audit(
                 AuditEvent::new(AuditAction::MfaFailure, Some(user.id), now)

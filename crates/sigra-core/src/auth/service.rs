@@ -100,7 +100,9 @@ impl AuthBuilder {
                 ))
             }
         };
-        let cache_on = self.session_cache.unwrap_or(self.config.session_cache.enabled);
+        let cache_on = self
+            .session_cache
+            .unwrap_or(self.config.session_cache.enabled);
         let cache = if !cache_on {
             None
         } else if self.config.session.touch_interval.is_zero() {
