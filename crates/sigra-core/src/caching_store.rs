@@ -302,6 +302,14 @@ impl EmailTokenStore for CachingStore {
         result
     }
 
+    async fn email_token(
+        &self,
+        hash: &TokenHash,
+        context: TokenContext,
+    ) -> StoreResult<Option<EmailToken>> {
+        self.inner.email_token(hash, context).await
+    }
+
     async fn delete_user_email_tokens(
         &self,
         user: UserId,

@@ -48,6 +48,7 @@ mock! {
     impl EmailTokenStore for Db {
         async fn insert_email_token(&self, token: &EmailToken) -> StoreResult<()>;
         async fn take_email_token(&self, hash: &TokenHash, context: TokenContext) -> StoreResult<Option<EmailToken>>;
+        async fn email_token(&self, hash: &TokenHash, context: TokenContext) -> StoreResult<Option<EmailToken>>;
         async fn delete_user_email_tokens(&self, user: UserId, context: Option<TokenContext>) -> StoreResult<u64>;
     }
     #[async_trait]

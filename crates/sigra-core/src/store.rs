@@ -194,6 +194,16 @@ pub trait EmailTokenStore: Send + Sync + Debug {
         context: TokenContext,
     ) -> StoreResult<Option<EmailToken>>;
 
+    /// Returns the token with this hash and context without removing it
+    /// (`None` when there is none): the page an email link opens shows it
+    /// is still valid; only [`take_email_token`](Self::take_email_token)
+    /// uses it up.
+    async fn email_token(
+        &self,
+        hash: &TokenHash,
+        context: TokenContext,
+    ) -> StoreResult<Option<EmailToken>>;
+
     /// Deletes the user's tokens of `context`, or all of them when `None`.
     async fn delete_user_email_tokens(
         &self,

@@ -102,7 +102,10 @@ fn routes(sigra: &Sigra) -> Router {
             get(account::reset_password_page)
                 .post(account::reset_password.layer(login_limit.clone())),
         )
-        .route("/users/confirm/{token}", get(account::confirm_email))
+        .route(
+            "/users/confirm/{token}",
+            get(account::confirm_email_page).post(account::confirm_email),
+        )
         .route(
             "/users/settings/password",
             post(account::change_password.layer(login_limit.clone())),
@@ -113,7 +116,7 @@ fn routes(sigra: &Sigra) -> Router {
         )
         .route(
             "/users/settings/confirm-email/{token}",
-            get(account::confirm_email_change),
+            get(account::confirm_email_change_page).post(account::confirm_email_change),
         )
         .route(
             "/users/settings/delete-account",
@@ -121,7 +124,7 @@ fn routes(sigra: &Sigra) -> Router {
         )
         .route(
             "/users/cancel-deletion/{token}",
-            get(account::cancel_deletion),
+            get(account::cancel_deletion_page).post(account::cancel_deletion),
         )
         .route("/dev/mailbox.json", get(dev_mailbox))
         .route("/health", get(health))
@@ -243,10 +246,19 @@ const DELETION_SCHEDULED: &str = "This account is scheduled for deletion, so it 
      To keep it, open the cancellation link in the email we sent when the deletion was requested, \
      then log in again.";
 
+/// Whether a new account must confirm its address before it can log in.
+fn require_confirmation(_sigra: &Sigra) -> bool {
+    false
+}
+
 /// The second-factor page of a pending log-in.
 pub(crate) const MFA_PATH: &str = "/users/mfa";
 
-async fn log_in_page(session: AuthSession, MaybeUser(user): MaybeUser) -> Response {
+async fn log_in_page(
+    State(sigra): State<Sigra>,
+    session: AuthSession,
+    MaybeUser(user): MaybeUser,
+) -> Response {
     if user.is_some() {
         return Redirect::to("/").into_response();
     }
@@ -257,6 +269,7 @@ async fn log_in_page(session: AuthSession, MaybeUser(user): MaybeUser) -> Respon
             frame: frame("Log in", &session, None, &csrf),
             email: "",
             error: None,
+            require_confirmation: require_confirmation(&sigra),
         }),
     )
 }
@@ -292,6 +305,7 @@ async fn log_in(
                     frame: frame("Log in", &session, None, &csrf),
                     email: &form.email,
                     error: Some(DELETION_SCHEDULED),
+                    require_confirmation: require_confirmation(&sigra),
                 }),
             )
         }
@@ -303,6 +317,7 @@ async fn log_in(
                     frame: frame("Log in", &session, None, &csrf),
                     email: &form.email,
                     error: Some(LOG_IN_FAILED),
+                    require_confirmation: require_confirmation(&sigra),
                 }),
             )
         }

@@ -78,6 +78,8 @@ pub(crate) struct LogIn<'a> {
     pub(crate) frame: Frame<'a>,
     pub(crate) email: &'a str,
     pub(crate) error: Option<&'a str>,
+    /// Whether to link the resend-confirmation form (`SIGRA_REQUIRE_CONFIRMATION`).
+    pub(crate) require_confirmation: bool,
 }
 
 /// The registration form, with the email as typed and the failure, if any.
@@ -205,6 +207,20 @@ pub(crate) struct InvalidLink<'a> {
     pub(crate) frame: Frame<'a>,
     /// Trusted markup (it may hold a link), hence `'static`: never user input.
     pub(crate) what_next: &'static str,
+}
+
+/// The page an email link opens: one button that posts back to the link.
+/// Opening the link (a `GET`, which mail scanners do too) changes nothing.
+#[derive(Debug, Template)]
+#[template(path = "email_link.html")]
+pub(crate) struct EmailLink<'a> {
+    pub(crate) frame: Frame<'a>,
+    /// The link's own path: the form posts to it.
+    pub(crate) action: &'a str,
+    /// What pressing the button does.
+    pub(crate) prompt: &'static str,
+    /// The button's label.
+    pub(crate) button: &'static str,
 }
 
 /// After asking to change the email: where the link went.

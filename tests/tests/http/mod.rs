@@ -80,6 +80,7 @@ http_tests! {
         security_headers_are_on_every_response,
         personal_pages_are_never_cached,
         hostile_input_is_escaped_where_the_pages_echo_it,
+        the_log_in_page_links_to_password_reset,
     ],
     registration: [
         registration_logs_the_user_in_and_redirects_home,

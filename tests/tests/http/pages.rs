@@ -265,3 +265,28 @@ pub(crate) async fn hostile_input_is_escaped_where_the_pages_echo_it(backend: Ba
     assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_escaped("settings after a refused address", &refused, 2);
 }
+
+pub(crate) async fn the_log_in_page_links_to_password_reset(backend: Backend) {
+    let server = server(backend).await;
+    let mut client = server.client();
+    let page = client.get("/users/log-in").await;
+    assert!(
+        page.body.contains(
+            r#"<a href="/users/reset-password" id="forgot-password">Forgot your password?</a>"#
+        ),
+        "{}",
+        page.body
+    );
+    // The link leads to the reset form, and a failed log-in keeps it.
+    let form = client.get("/users/reset-password").await;
+    assert_eq!(form.status, StatusCode::OK);
+    let failed = client.log_in("nobody@example.com", "not it", false).await;
+    assert_eq!(failed.status, StatusCode::UNAUTHORIZED);
+    assert!(
+        failed.body.contains(r#"id="forgot-password""#),
+        "{}",
+        failed.body
+    );
+    // Without SIGRA_REQUIRE_CONFIRMATION there is nothing to resend.
+    assert!(!page.body.contains("resend-confirmation"), "{}", page.body);
+}

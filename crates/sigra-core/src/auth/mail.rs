@@ -180,6 +180,11 @@ impl Auth {
             .take_email_token(&raw.hash(), context)
             .await?
             .ok_or(AuthError::InvalidToken)?;
+        self.unexpired(token, context)
+    }
+
+    /// The token itself if it has not outlived its context's validity.
+    fn unexpired(&self, token: EmailToken, context: TokenContext) -> Result<EmailToken, AuthError> {
         let valid_until = context
             .validity(&self.inner.config)
             .map(|v| token.created_at + delta(v));
@@ -187,5 +192,29 @@ impl Auth {
             return Err(AuthError::InvalidToken);
         }
         Ok(token)
+    }
+
+    /// Checks that an emailed link of `context` is well-formed, known and
+    /// still valid, **without using it up**: the page a link opens calls
+    /// this on `GET` (mail scanners fetch links before their reader does),
+    /// and only the form it shows, posted, spends the token.
+    ///
+    /// # Errors
+    ///
+    /// [`AuthError::InvalidToken`] for a malformed, unknown, used or expired
+    /// link (the same answer for each).
+    pub async fn check_email_link(
+        &self,
+        presented: &str,
+        context: TokenContext,
+    ) -> Result<(), AuthError> {
+        let raw = RawToken::decode(presented).map_err(|_| AuthError::InvalidToken)?;
+        let token = self
+            .inner
+            .store
+            .email_token(&raw.hash(), context)
+            .await?
+            .ok_or(AuthError::InvalidToken)?;
+        self.unexpired(token, context).map(|_| ())
     }
 }

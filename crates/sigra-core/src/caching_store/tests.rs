@@ -120,6 +120,9 @@ fn inner(f: &Fixture, fail: bool, reads: &Arc<AtomicUsize>) -> MockDb {
         .returning(move |_| Ok(vec![session.clone()]));
     db.expect_mfa_credential()
         .returning(move |_| Ok(Some(credential.clone())));
+    let peeked = f.email_token.clone();
+    db.expect_email_token()
+        .returning(move |_, _| Ok(Some(peeked.clone())));
     db.expect_remaining_backup_codes().returning(|_| Ok(3));
     db.expect_mfa_secret_count().returning(|| Ok(1));
     db.expect_mfa_secrets_page()
@@ -312,6 +315,11 @@ fn table() -> Vec<(&'static str, Effect, Effect, Call)> {
         // Evicts the owner of the token it returns; a failure returns none
         // (email tokens are no part of a session lookup anyway).
         row!(take_email_token, Evicts, Keeps, |s, f| s.take_email_token(
+            &f.email_token.token_hash,
+            TokenContext::Confirm
+        )),
+        // Only looks: opening an email link uses nothing up.
+        row!(email_token, Read, Read, |s, f| s.email_token(
             &f.email_token.token_hash,
             TokenContext::Confirm
         )),

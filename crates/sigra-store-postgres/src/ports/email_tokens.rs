@@ -52,6 +52,24 @@ impl EmailTokenStore for PostgresStore {
         row.as_ref().map(email_token_from_row).transpose()
     }
 
+    async fn email_token(
+        &self,
+        hash: &TokenHash,
+        context: TokenContext,
+    ) -> StoreResult<Option<EmailToken>> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            email_token_columns!(),
+            " FROM user_tokens WHERE token_hash = $1 AND context = $2"
+        ))
+        .bind(hash.as_bytes().as_slice())
+        .bind(context.as_str())
+        .fetch_optional(self.pool())
+        .await
+        .map_err(backend)?;
+        row.as_ref().map(email_token_from_row).transpose()
+    }
+
     async fn delete_user_email_tokens(
         &self,
         user: UserId,

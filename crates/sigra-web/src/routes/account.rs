@@ -3,12 +3,14 @@
 //! account deletion with its cancel link.
 //!
 //! Tokens arrive in the path and go only to `Auth`; they are never logged or
-//! flashed. A dead link (malformed, unknown, used or expired) is a 404 page
-//! that says what to do next. The reset request answers the same page with
-//! the same status for every address, known or not, and even when sending
-//! failed (the failure is logged, without the address); its work (lookup,
-//! token, mail hand-off, audit) runs after the answer, so the answer's time
-//! does not tell whether the address has an account either.
+//! flashed. Opening a link (`GET`) shows one button and changes nothing;
+//! the button (`POST`) does the change. A dead link (malformed, unknown,
+//! used or expired) is a 404 page that says what to do next. The reset
+//! request answers the same page with the same status for every address,
+//! known or not, and even when sending failed (the failure is logged,
+//! without the address); its work (lookup, token, mail hand-off, audit)
+//! runs after the answer, so the answer's time does not tell whether the
+//! address has an account either.
 
 use axum::Form;
 use axum::extract::{Path, State};
@@ -18,7 +20,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use sigra_core::auth::{AuthError, normalize_email};
 use sigra_core::rate_limit::RateLimitAction;
-use sigra_core::token::RawToken;
+use sigra_core::token::{RawToken, TokenContext};
 
 use super::shared::{auth_failure, capitalise, frame, html, settings_page};
 use crate::cookies::FlashKind;
@@ -28,7 +30,8 @@ use crate::rate_limit;
 use crate::rejection::LOG_IN_PATH;
 use crate::sigra::Sigra;
 use crate::templates::{
-    AddressTaken, EmailChangeSent, InvalidLink, ResetPassword, ResetRequest, SettingsForm,
+    AddressTaken, EmailChangeSent, EmailLink, InvalidLink, ResetPassword, ResetRequest,
+    SettingsForm,
 };
 
 const NOT_YOUR_PASSWORD: &str = "That is not your current password.";
@@ -184,7 +187,109 @@ pub(super) async fn reset_password(
     }
 }
 
-/// `GET /users/confirm/{token}`: confirms the address the link was sent to.
+/// One kind of email link whose page is a single button: what it says, and
+/// what a dead one says to do next.
+struct LinkPage {
+    context: TokenContext,
+    /// The route's path up to the token.
+    prefix: &'static str,
+    title: &'static str,
+    prompt: &'static str,
+    button: &'static str,
+    /// Trusted HTML for the dead-link page.
+    what_next: &'static str,
+}
+
+const CONFIRM: LinkPage = LinkPage {
+    context: TokenContext::Confirm,
+    prefix: "/users/confirm/",
+    title: "Confirm your email address",
+    prompt: "Confirm that this email address is yours.",
+    button: "Confirm my email address",
+    what_next: "If your address is not confirmed yet, use the newest confirmation email we sent.",
+};
+
+const CHANGE_EMAIL: LinkPage = LinkPage {
+    context: TokenContext::ChangeEmail,
+    prefix: "/users/settings/confirm-email/",
+    title: "Confirm your new email address",
+    prompt: "Move your account to this email address. Every session will be logged out; \
+             log in again with the new address.",
+    button: "Use this email address",
+    what_next: r#"To change your address, ask again from <a href="/users/settings">your settings</a>."#,
+};
+
+const CANCEL_DELETION: LinkPage = LinkPage {
+    context: TokenContext::CancelDeletion,
+    prefix: "/users/cancel-deletion/",
+    title: "Keep your account",
+    prompt: "Your account is scheduled for deletion. Cancel the deletion to keep it.",
+    button: "Cancel the deletion",
+    what_next: "If the deletion is still scheduled, use the newest link we emailed you.",
+};
+
+/// `GET` of an email link: the page with its one button when the link is
+/// still valid, the dead-link page otherwise. Nothing is used up or
+/// changed: mail scanners open links before their reader does.
+async fn link_page(
+    sigra: &Sigra,
+    session: &AuthSession,
+    user: &MaybeUser,
+    token: &str,
+    page: &LinkPage,
+) -> Response {
+    match sigra.auth().check_email_link(token, page.context).await {
+        Ok(()) => {
+            let csrf = session.csrf_token();
+            let action = format!("{}{token}", page.prefix);
+            html(
+                StatusCode::OK,
+                pages::render(&EmailLink {
+                    frame: frame(page.title, session, email(user), &csrf),
+                    action: &action,
+                    prompt: page.prompt,
+                    button: page.button,
+                }),
+            )
+        }
+        Err(AuthError::InvalidToken) => dead_link(session, email(user), page.what_next),
+        Err(e) => auth_failure(e),
+    }
+}
+
+/// `GET /users/confirm/{token}`: the confirm button (changes nothing).
+pub(super) async fn confirm_email_page(
+    State(sigra): State<Sigra>,
+    session: AuthSession,
+    user: MaybeUser,
+    Path(token): Path<String>,
+) -> Response {
+    link_page(&sigra, &session, &user, &token, &CONFIRM).await
+}
+
+/// `GET /users/settings/confirm-email/{token}`: the button that applies
+/// the email change (changes nothing).
+pub(super) async fn confirm_email_change_page(
+    State(sigra): State<Sigra>,
+    session: AuthSession,
+    user: MaybeUser,
+    Path(token): Path<String>,
+) -> Response {
+    link_page(&sigra, &session, &user, &token, &CHANGE_EMAIL).await
+}
+
+/// `GET /users/cancel-deletion/{token}`: the button that keeps the account
+/// (changes nothing).
+pub(super) async fn cancel_deletion_page(
+    State(sigra): State<Sigra>,
+    session: AuthSession,
+    user: MaybeUser,
+    Path(token): Path<String>,
+) -> Response {
+    link_page(&sigra, &session, &user, &token, &CANCEL_DELETION).await
+}
+
+/// `POST /users/confirm/{token}`: confirms the address the link was sent to.
 pub(super) async fn confirm_email(
     State(sigra): State<Sigra>,
     session: AuthSession,
@@ -199,11 +304,7 @@ pub(super) async fn confirm_email(
             );
             Redirect::to("/").into_response()
         }
-        Err(AuthError::InvalidToken) => dead_link(
-            &session,
-            email(&user),
-            "If your address is not confirmed yet, use the newest confirmation email we sent.",
-        ),
+        Err(AuthError::InvalidToken) => dead_link(&session, email(&user), CONFIRM.what_next),
         Err(e) => auth_failure(e),
     }
 }
@@ -324,7 +425,7 @@ pub(super) async fn change_email(
     .await
 }
 
-/// `GET /users/settings/confirm-email/{token}`: applies the change; every
+/// `POST /users/settings/confirm-email/{token}`: applies the change; every
 /// session of the user ends, so this browser goes to log in.
 pub(super) async fn confirm_email_change(
     State(sigra): State<Sigra>,
@@ -343,11 +444,7 @@ pub(super) async fn confirm_email_change(
             }
             Err(e) => auth_failure(e),
         },
-        Err(AuthError::InvalidToken) => dead_link(
-            &session,
-            email(&user),
-            r#"To change your address, ask again from <a href="/users/settings">your settings</a>."#,
-        ),
+        Err(AuthError::InvalidToken) => dead_link(&session, email(&user), CHANGE_EMAIL.what_next),
         Err(AuthError::EmailTaken) => {
             let csrf = session.csrf_token();
             html(
@@ -411,7 +508,7 @@ pub(super) async fn delete_account(
     Redirect::to("/").into_response()
 }
 
-/// `GET /users/cancel-deletion/{token}`: keeps the account.
+/// `POST /users/cancel-deletion/{token}`: keeps the account.
 pub(super) async fn cancel_deletion(
     State(sigra): State<Sigra>,
     session: AuthSession,
@@ -426,11 +523,9 @@ pub(super) async fn cancel_deletion(
             );
             Redirect::to(LOG_IN_PATH).into_response()
         }
-        Err(AuthError::InvalidToken) => dead_link(
-            &session,
-            email(&user),
-            "If the deletion is still scheduled, use the newest link we emailed you.",
-        ),
+        Err(AuthError::InvalidToken) => {
+            dead_link(&session, email(&user), CANCEL_DELETION.what_next)
+        }
         Err(e) => auth_failure(e),
     }
 }

@@ -80,6 +80,7 @@ fn every_page_that_echoes_input_escapes_it() {
             frame: frame(true),
             email: HOSTILE,
             error: Some(HOSTILE),
+            require_confirmation: true,
         },
         4,
     );
@@ -221,6 +222,7 @@ fn the_csrf_token_sits_in_an_escaped_attribute() {
         },
         email: "",
         error: None,
+        require_confirmation: false,
     }
     .render()
     .unwrap_or_else(|e| panic!("{e}"));
