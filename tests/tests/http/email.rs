@@ -44,6 +44,26 @@ pub(crate) fn notices(server: &TestServer, to: &str) -> Vec<String> {
         .collect()
 }
 
+/// Opens an emailed link as its reader does: the `GET` shows one button
+/// (changing nothing), the button posts back to the link. Returns the answer to the post.
+pub(crate) async fn follow_link(client: &mut Client, path: &str) -> sigra_tests::http::Page {
+    let page = client.get(path).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(
+        page.body.contains(&format!(
+            r#"<form class="stack" method="post" action="{path}">"#
+        )),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains(r#"id="email-link-submit""#),
+        "{}",
+        page.body
+    );
+    client.post_with_csrf(path, &[]).await
+}
+
 /// Asserts the 404 page of a dead link.
 #[track_caller]
 fn assert_dead_link(page: &sigra_tests::http::Page) {
@@ -71,7 +91,7 @@ pub(crate) async fn registration_mails_a_confirmation_link_that_works_once(backe
             .starts_with("Not confirmed")
     );
 
-    client.get(&path).await.assert_redirect("/");
+    follow_link(&mut client, &path).await.assert_redirect("/");
     let home = client.get("/").await;
     assert!(
         home.body.contains("Your email address is confirmed."),
@@ -87,6 +107,7 @@ pub(crate) async fn registration_mails_a_confirmation_link_that_works_once(backe
     );
 
     assert_dead_link(&client.get(&path).await);
+    assert_dead_link(&client.post_with_csrf(&path, &[]).await);
 }
 
 pub(crate) async fn password_reset_works_once_and_ends_every_session(backend: Backend) {
@@ -360,7 +381,9 @@ pub(crate) async fn changing_the_email_confirms_at_the_new_address_and_ends_sess
     assert_signed_in_as(&b.get("/dashboard").await, "alice@example.com");
 
     assert!(notices(&server, "alice@example.com").is_empty());
-    a.get(&path).await.assert_redirect("/users/log-in");
+    follow_link(&mut a, &path)
+        .await
+        .assert_redirect("/users/log-in");
     // The old address is told (it is where the owner still reads mail if
     // the change was not theirs); the new one only ever got the link.
     assert_eq!(
@@ -433,11 +456,11 @@ pub(crate) async fn a_deleted_account_cannot_log_in_until_the_cancel_link(backen
 
     let path = link(&server, "alice@example.com", "/users/cancel-deletion/").await;
     let mut mail_client = Client::new(&server);
-    mail_client
-        .get(&path)
+    follow_link(&mut mail_client, &path)
         .await
         .assert_redirect("/users/log-in");
     assert_dead_link(&mail_client.get(&path).await);
+    assert_dead_link(&mail_client.post_with_csrf(&path, &[]).await);
     a.log_in("alice@example.com", PASSWORD, false)
         .await
         .assert_redirect("/dashboard");
@@ -448,6 +471,8 @@ pub(crate) async fn dead_and_malformed_links_are_404(backend: Backend) {
     let server = server(backend).await;
     let mut client = server.client();
     let well_formed_unknown = "A".repeat(43);
+    // A CSRF token for the posts below.
+    client.get("/users/log-in").await;
     for token in ["garbage", well_formed_unknown.as_str(), "%00"] {
         for prefix in [
             "/users/confirm/",
@@ -456,6 +481,10 @@ pub(crate) async fn dead_and_malformed_links_are_404(backend: Backend) {
         ] {
             let page = client.get(&format!("{prefix}{token}")).await;
             assert_dead_link(&page);
+            let posted = client
+                .post_with_csrf(&format!("{prefix}{token}"), &[])
+                .await;
+            assert_dead_link(&posted);
         }
     }
     assert_dead_link(&client.get("/users/reset-password/garbage").await);
@@ -468,6 +497,86 @@ pub(crate) async fn dead_and_malformed_links_are_404(backend: Backend) {
             )
             .await,
     );
+}
+
+/// A mail scanner that opens every link (twice, without cookies) uses none
+/// of them up and changes nothing; the reader's button does the change.
+pub(crate) async fn opening_an_email_link_changes_nothing_until_its_button_is_pressed(
+    backend: Backend,
+) {
+    let server = server(backend).await;
+    let mut reader = server.client();
+    reader
+        .register("carol@example.com", PASSWORD)
+        .await
+        .assert_redirect("/");
+    let confirm = link(&server, "carol@example.com", "/users/confirm/");
+
+    seed_user(&server, "alice@example.com").await;
+    let mut alice = signed_in(&server, "alice@example.com", false).await;
+    alice.get("/users/settings").await;
+    let sent = alice
+        .post_with_csrf(
+            "/users/settings/email",
+            &[
+                ("current_password", PASSWORD),
+                ("email", "alice.new@example.com"),
+            ],
+        )
+        .await;
+    assert_eq!(sent.status, StatusCode::OK, "{}", sent.body);
+    let change = link(
+        &server,
+        "alice.new@example.com",
+        "/users/settings/confirm-email/",
+    );
+
+    seed_user(&server, "dave@example.com").await;
+    let mut dave = signed_in(&server, "dave@example.com", false).await;
+    dave.get("/users/settings").await;
+    dave.post_with_csrf(
+        "/users/settings/delete-account",
+        &[("current_password", PASSWORD)],
+    )
+    .await
+    .assert_redirect("/");
+    let cancel = link(&server, "dave@example.com", "/users/cancel-deletion/");
+
+    for path in [&confirm, &change, &cancel] {
+        let mut scanner = Client::new(&server);
+        for _ in 0..2 {
+            let page = scanner.get(path).await;
+            assert_eq!(page.status, StatusCode::OK, "{path}: {}", page.body);
+        }
+    }
+    let carol = server.user("carol@example.com").await.unwrap();
+    assert!(carol.confirmed_at.is_none(), "a GET confirmed the address");
+    assert!(server.user("alice@example.com").await.is_some());
+    assert!(server.user("alice.new@example.com").await.is_none());
+    let dave_row = server.user("dave@example.com").await.unwrap();
+    assert!(
+        dave_row.deletion_scheduled_at.is_some(),
+        "a GET cancelled the deletion"
+    );
+
+    // Each link still works, once, with its button.
+    follow_link(&mut reader, &confirm)
+        .await
+        .assert_redirect("/");
+    let carol = server.user("carol@example.com").await.unwrap();
+    assert!(carol.confirmed_at.is_some());
+    follow_link(&mut Client::new(&server), &change)
+        .await
+        .assert_redirect("/users/log-in");
+    assert!(server.user("alice.new@example.com").await.is_some());
+    follow_link(&mut Client::new(&server), &cancel)
+        .await
+        .assert_redirect("/users/log-in");
+    let dave_row = server.user("dave@example.com").await.unwrap();
+    assert!(dave_row.deletion_scheduled_at.is_none());
+    for path in [&confirm, &change, &cancel] {
+        assert_dead_link(&Client::new(&server).get(path).await);
+    }
 }
 
 pub(crate) async fn dev_mailbox_json_is_served_only_in_dev(backend: Backend) {

@@ -168,6 +168,7 @@ http_tests! {
         changing_the_email_confirms_at_the_new_address_and_ends_sessions,
         a_deleted_account_cannot_log_in_until_the_cancel_link,
         dead_and_malformed_links_are_404,
+        opening_an_email_link_changes_nothing_until_its_button_is_pressed,
         dev_mailbox_json_is_served_only_in_dev,
     ],
 }
