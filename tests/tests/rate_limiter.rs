@@ -178,11 +178,12 @@ async fn every_subject_action_and_key_kind_has_its_own_counter(limiter: &dyn Rat
         login: RateLimit::new(1, Duration::from_secs(60)),
         register: RateLimit::new(1, Duration::from_secs(60)),
         reset_password: RateLimit::new(1, Duration::from_secs(60)),
+        resend_confirmation: RateLimit::new(1, Duration::from_secs(60)),
         mfa: RateLimit::new(1, Duration::from_secs(60)),
         api_token_create: RateLimit::new(1, Duration::from_secs(60)),
     };
     let ip = unique_ip();
-    // The same raw subject under every action: five separate counters.
+    // The same raw subject under every action: one counter each.
     for action in RateLimitAction::ALL {
         let rule = limits.rule(action);
         assert!(

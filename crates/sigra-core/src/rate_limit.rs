@@ -133,6 +133,8 @@ pub enum RateLimitAction {
     Register,
     /// `POST /users/reset-password`, keyed on the email address asked for.
     ResetPassword,
+    /// `POST /users/confirm/resend`, keyed on the submitted email.
+    ResendConfirmation,
     /// `POST /users/mfa` (TOTP or backup code), keyed on the user.
     Mfa,
     /// Creating an API token, keyed on the user.
@@ -141,10 +143,11 @@ pub enum RateLimitAction {
 
 impl RateLimitAction {
     /// Every action, in a fixed order (the order of [`RateLimits::rules`]).
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::Login,
         Self::Register,
         Self::ResetPassword,
+        Self::ResendConfirmation,
         Self::Mfa,
         Self::ApiTokenCreate,
     ];
@@ -157,6 +160,7 @@ impl RateLimitAction {
             Self::Login => "login",
             Self::Register => "register",
             Self::ResetPassword => "reset_password",
+            Self::ResendConfirmation => "resend_confirmation",
             Self::Mfa => "mfa",
             Self::ApiTokenCreate => "api_token_create",
         }
@@ -168,6 +172,7 @@ impl RateLimitAction {
             Self::Login => "SIGRA_RATE_LIMIT_LOGIN",
             Self::Register => "SIGRA_RATE_LIMIT_REGISTER",
             Self::ResetPassword => "SIGRA_RATE_LIMIT_RESET_PASSWORD",
+            Self::ResendConfirmation => "SIGRA_RATE_LIMIT_RESEND_CONFIRMATION",
             Self::Mfa => "SIGRA_RATE_LIMIT_MFA",
             Self::ApiTokenCreate => "SIGRA_RATE_LIMIT_API_TOKEN_CREATE",
         }
@@ -177,7 +182,7 @@ impl RateLimitAction {
     pub const fn key_kind(self) -> KeyKind {
         match self {
             Self::Login | Self::Register => KeyKind::Ip,
-            Self::ResetPassword => KeyKind::Email,
+            Self::ResetPassword | Self::ResendConfirmation => KeyKind::Email,
             Self::Mfa | Self::ApiTokenCreate => KeyKind::User,
         }
     }
@@ -231,7 +236,8 @@ pub struct RateLimitRule {
 /// The configured limit for every action (`SIGRA_RATE_LIMIT_*`).
 ///
 /// [`Default`] gives login `10/1m` per IP, register `5/1h` per IP,
-/// reset_password `3/1m` per email, mfa `10/5m` per user and
+/// reset_password `3/1m` per email, resend_confirmation `3/15m` per
+/// email, mfa `10/5m` per user and
 /// api_token_create `20/1h` per user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct RateLimits {
@@ -241,6 +247,8 @@ pub struct RateLimits {
     pub register: RateLimit,
     /// Password-reset requests per email address (default `3/1m`).
     pub reset_password: RateLimit,
+    /// Confirmation-mail resends per email address (default `3/15m`).
+    pub resend_confirmation: RateLimit,
     /// MFA challenge attempts per user (default `10/5m`).
     pub mfa: RateLimit,
     /// API token creations per user (default `20/1h`).
@@ -256,6 +264,7 @@ impl Default for RateLimits {
             login: RateLimit::new(10, MINUTE),
             register: RateLimit::new(5, HOUR),
             reset_password: RateLimit::new(3, MINUTE),
+            resend_confirmation: RateLimit::new(3, 15 * MINUTE),
             mfa: RateLimit::new(10, Duration::from_secs(5 * 60)),
             api_token_create: RateLimit::new(20, HOUR),
         }
@@ -269,6 +278,7 @@ impl RateLimits {
             RateLimitAction::Login => self.login,
             RateLimitAction::Register => self.register,
             RateLimitAction::ResetPassword => self.reset_password,
+            RateLimitAction::ResendConfirmation => self.resend_confirmation,
             RateLimitAction::Mfa => self.mfa,
             RateLimitAction::ApiTokenCreate => self.api_token_create,
         }
@@ -280,6 +290,7 @@ impl RateLimits {
             RateLimitAction::Login => self.login = limit,
             RateLimitAction::Register => self.register = limit,
             RateLimitAction::ResetPassword => self.reset_password = limit,
+            RateLimitAction::ResendConfirmation => self.resend_confirmation = limit,
             RateLimitAction::Mfa => self.mfa = limit,
             RateLimitAction::ApiTokenCreate => self.api_token_create = limit,
         }
@@ -295,7 +306,7 @@ impl RateLimits {
     }
 
     /// Every rule, in the order of [`RateLimitAction::ALL`].
-    pub fn rules(&self) -> [RateLimitRule; 5] {
+    pub fn rules(&self) -> [RateLimitRule; 6] {
         RateLimitAction::ALL.map(|action| self.rule(action))
     }
 }

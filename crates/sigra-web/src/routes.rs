@@ -24,9 +24,9 @@ use sigra_core::rate_limit::RateLimitAction;
 use crate::cookies::FlashKind;
 use crate::extract::{AuthSession, CurrentUser, MaybeUser};
 use crate::pages;
-use crate::rate_limit::limit_by_ip;
+use crate::rate_limit::{self, limit_by_ip};
 use crate::sigra::Sigra;
-use crate::templates::{Dashboard, Home, LogIn, Register};
+use crate::templates::{ConfirmFirst, Dashboard, Home, LogIn, Register};
 use shared::{auth_failure, capitalise, frame, html, return_home, settings_page};
 
 impl Sigra {
@@ -101,6 +101,10 @@ fn routes(sigra: &Sigra) -> Router {
             "/users/reset-password/{token}",
             get(account::reset_password_page)
                 .post(account::reset_password.layer(login_limit.clone())),
+        )
+        .route(
+            "/users/confirm/resend",
+            get(resend_confirmation_page).post(resend_confirmation),
         )
         .route(
             "/users/confirm/{token}",
@@ -205,6 +209,9 @@ async fn register(
     Form(form): Form<Credentials>,
 ) -> Response {
     let password = SecretString::from(form.password);
+    if require_confirmation(&sigra) {
+        return register_unconfirmed(&sigra, &session, &form.email, &password).await;
+    }
     let result = sigra.auth().register(&form.email, &password).await;
     let error = match result {
         Ok(user) => {
@@ -237,6 +244,39 @@ async fn register(
     )
 }
 
+/// Registration with `SIGRA_REQUIRE_CONFIRMATION`: a taken address and a
+/// new one get the same 303 to log in and the same flash (the work is the
+/// same too, see `Auth::register_unconfirmed`); nobody is logged in.
+async fn register_unconfirmed(
+    sigra: &Sigra,
+    session: &AuthSession,
+    email: &str,
+    password: &SecretString,
+) -> Response {
+    let error = match sigra.auth().register_unconfirmed(email, password).await {
+        Ok(()) => {
+            session.flash(FlashKind::Info, CHECK_INBOX);
+            return Redirect::to("/users/log-in").into_response();
+        }
+        Err(AuthError::InvalidEmail) => "Enter a valid email address.".to_owned(),
+        Err(AuthError::WeakPassword(e)) => format!("{}.", capitalise(&e.to_string())),
+        Err(e) => return auth_failure(e),
+    };
+    let csrf = session.csrf_token();
+    html(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        pages::render(&Register {
+            frame: frame("Register", session, None, &csrf),
+            email,
+            error: Some(&error),
+        }),
+    )
+}
+
+/// The answer to every accepted registration when confirmation is required.
+const CHECK_INBOX: &str = "Check your inbox: we sent a message to that address. \
+     Open the link in it to confirm the address, then log in.";
+
 /// The one message for every failed log-in: unknown email, wrong password, locked.
 const LOG_IN_FAILED: &str =
     "Invalid email or password. After repeated failures, sign-in is paused for 15 minutes.";
@@ -247,8 +287,8 @@ const DELETION_SCHEDULED: &str = "This account is scheduled for deletion, so it 
      then log in again.";
 
 /// Whether a new account must confirm its address before it can log in.
-fn require_confirmation(_sigra: &Sigra) -> bool {
-    false
+fn require_confirmation(sigra: &Sigra) -> bool {
+    sigra.auth().config().accounts.require_confirmation
 }
 
 /// The second-factor page of a pending log-in.
@@ -286,6 +326,10 @@ async fn log_in(
         .authenticate(&form.email, &password, session.meta())
         .await
     {
+        // The right password of an account that must confirm its address first.
+        Ok(user) if require_confirmation(&sigra) && user.confirmed_at.is_none() => {
+            confirm_first(&session, &form.email, true, false, StatusCode::FORBIDDEN)
+        }
         // A valid trust cookie for this user at their current epoch skips the second factor.
         Ok(user) if user.mfa_enabled && !session.is_trusted_browser(&user) => {
             match session.begin_mfa(&user, remember).await {
@@ -323,6 +367,58 @@ async fn log_in(
         }
         Err(e) => auth_failure(e),
     }
+}
+
+/// The resend-confirmation page.
+fn confirm_first(
+    session: &AuthSession,
+    email: &str,
+    unconfirmed: bool,
+    sent: bool,
+    status: StatusCode,
+) -> Response {
+    let csrf = session.csrf_token();
+    html(
+        status,
+        pages::render(&ConfirmFirst {
+            frame: frame("Confirm your email address", session, None, &csrf),
+            email,
+            unconfirmed,
+            sent,
+        }),
+    )
+}
+
+/// The resend form's field.
+#[derive(Deserialize)]
+struct ResendForm {
+    #[serde(default)]
+    email: String,
+}
+
+/// `GET /users/confirm/resend`: the form.
+async fn resend_confirmation_page(session: AuthSession) -> Response {
+    confirm_first(&session, "", false, false, StatusCode::OK)
+}
+
+/// `POST /users/confirm/resend`: mails a new confirmation link when the
+/// address has an unconfirmed account; the same page for every address.
+/// Limited per submitted address (`SIGRA_RATE_LIMIT_RESEND_CONFIRMATION`).
+async fn resend_confirmation(
+    State(sigra): State<Sigra>,
+    session: AuthSession,
+    Form(form): Form<ResendForm>,
+) -> Response {
+    if let Err(limited) =
+        rate_limit::check(&sigra, RateLimitAction::ResendConfirmation, &form.email).await
+    {
+        return limited.into_response();
+    }
+    if let Err(e) = sigra.auth().resend_confirmation(&form.email).await {
+        // Same answer regardless: an error page would tell whether the address has an account.
+        tracing::error!(name: "sigra.auth.resend_confirmation", outcome = "error", error = %e);
+    }
+    confirm_first(&session, &form.email, false, true, StatusCode::OK)
 }
 
 async fn log_out(session: AuthSession) -> Response {

@@ -223,6 +223,20 @@ pub(crate) struct EmailLink<'a> {
     pub(crate) button: &'static str,
 }
 
+/// The resend-confirmation form; on a log-in of an unconfirmed account
+/// (`SIGRA_REQUIRE_CONFIRMATION`) it says why log-in was refused.
+#[derive(Debug, Template)]
+#[template(path = "confirm_first.html")]
+pub(crate) struct ConfirmFirst<'a> {
+    pub(crate) frame: Frame<'a>,
+    /// The address to resend to, as typed.
+    pub(crate) email: &'a str,
+    /// A log-in with the right password of an unconfirmed account.
+    pub(crate) unconfirmed: bool,
+    /// After a resend request: the same answer for every address.
+    pub(crate) sent: bool,
+}
+
 /// After asking to change the email: where the link went.
 #[derive(Debug, Template)]
 #[template(path = "email_change_sent.html")]

@@ -27,6 +27,7 @@ use sigra_tests::http::{Client, Page, StatusCode, TestServer, spawn_server};
 use sigra_tests::{Backend, secret};
 
 mod cluster;
+mod confirmation;
 mod cookies;
 mod csrf;
 mod email;
@@ -156,6 +157,13 @@ http_tests! {
         the_fixture_cookie_header_signs_in_and_its_csrf_token_posts,
         the_fixture_finds_existing_users_and_checks_their_password,
         the_remember_me_fixture_cookie_alone_restores_the_session,
+    ],
+    confirmation: [
+        a_taken_address_registers_exactly_as_a_new_one_and_mails_its_owner,
+        an_unconfirmed_account_cannot_log_in_until_confirmed,
+        resending_the_confirmation_answers_the_same_and_is_limited,
+        the_log_in_page_links_the_resend_form_when_confirmation_is_required,
+        without_confirmation_registration_tells_a_taken_address,
     ],
     email: [
         registration_mails_a_confirmation_link_that_works_once,

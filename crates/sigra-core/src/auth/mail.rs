@@ -48,6 +48,13 @@ pub(super) const CANCEL_DELETION: Template = Template {
     action: "Cancel the deletion",
 };
 
+/// The notice to an address that already has an account when someone
+/// registers with it (`require_confirmation` on): its kind and subject.
+pub(super) const ACCOUNT_EXISTS: (&str, &str) = (
+    "account_exists",
+    "Someone tried to register with your email address",
+);
+
 /// A notice to an account's owner about a change made to it (ASVS 6.3.7).
 pub(super) struct Notice {
     /// For logs and metrics.

@@ -4,10 +4,16 @@ use secrecy::SecretString;
 
 use super::address::{is_valid_email, normalize_email};
 use super::error::AuthError;
+use super::mail::ACCOUNT_EXISTS;
 use super::service::Auth;
 use crate::ids::UserId;
 use crate::model::{AuditEvent, User};
 use crate::store::StoreError;
+
+/// A per-message idempotency suffix from the time (microseconds).
+fn uuid_like(now: chrono::DateTime<chrono::Utc>) -> i64 {
+    now.timestamp_micros()
+}
 
 impl Auth {
     /// Registers a user: normalises the email, checks it and the password
@@ -23,6 +29,83 @@ impl Auth {
         };
         tracing::info!(name: "sigra.auth.register", outcome, latency_ms = self.elapsed_ms(started));
         result
+    }
+
+    /// Registration when `require_confirmation` is on: answers a taken
+    /// address exactly as a new one, so the caller cannot tell them apart.
+    ///
+    /// A new address gets its account (which cannot log in until confirmed)
+    /// and a confirmation link. A taken address costs the same password hash
+    /// and one mail, a notice to the existing owner with links to log in or
+    /// reset the password; no account changes.
+    ///
+    /// # Errors
+    ///
+    /// [`AuthError::InvalidEmail`] and [`AuthError::WeakPassword`] (they
+    /// say nothing about other accounts), and failures that are not the
+    /// caller's. A mail that cannot be sent is logged, not returned, on
+    /// both paths.
+    pub async fn register_unconfirmed(
+        &self,
+        email: &str,
+        password: &SecretString,
+    ) -> Result<(), AuthError> {
+        match self.register(email, password).await {
+            Ok(user) => {
+                if let Err(e) = self.send_confirmation(&user).await {
+                    tracing::warn!(name: "sigra.mail.confirmation", outcome = "error", error = %e);
+                }
+                Ok(())
+            }
+            Err(AuthError::EmailTaken) => {
+                // The same Argon2 work a new account costs.
+                let _unused = self.hash_password(password).await?;
+                let to = normalize_email(email);
+                if let Err(e) = self.mail_account_exists(&to).await {
+                    tracing::warn!(name: "sigra.mail.account_exists", outcome = "error", error = %e);
+                }
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Mails a new confirmation link when `email` has a live account that is
+    /// not confirmed yet; does nothing otherwise. Answers the same either
+    /// way (callers limit it per address).
+    ///
+    /// # Errors
+    ///
+    /// Failures that are not the caller's (store, mailer).
+    pub async fn resend_confirmation(&self, email: &str) -> Result<(), AuthError> {
+        let email = normalize_email(email);
+        match self.inner.store.user_by_email(&email).await? {
+            Some(user) if user.confirmed_at.is_none() && user.deletion_scheduled_at.is_none() => {
+                self.send_confirmation(&user).await
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Mails `to` (which has an account) the registration-attempt notice.
+    async fn mail_account_exists(&self, to: &str) -> Result<(), AuthError> {
+        let base = self.inner.config.endpoints.public_url.as_str().trim_end_matches('/');
+        let key = format!("{}-{}", ACCOUNT_EXISTS.0, uuid_like(self.now()));
+        let email = crate::mail::link_email(
+            to,
+            ACCOUNT_EXISTS.1,
+            &format!(
+                "Someone tried to register a new Sigra account with this address, which \
+                 already has one, so nothing was created. If it was you, log in instead; \
+                 if you forgot the password, reset it at {base}/users/reset-password. \
+                 If it was not you, you can ignore this message."
+            ),
+            "Log in",
+            &format!("{base}/users/log-in"),
+            key,
+        );
+        self.inner.mailer.send(email).await?;
+        Ok(())
     }
 
     async fn register_inner(

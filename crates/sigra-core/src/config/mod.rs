@@ -76,7 +76,7 @@ pub use redact::redacted_url;
 pub use rules::MAX_BACKUP_CODES;
 pub use table::Variable;
 pub use variables::{
-    Config, ConfigBuilder, ENV_VARS, EmailTokenSettings, EndpointSettings, MfaSettings,
+    AccountSettings, Config, ConfigBuilder, ENV_VARS, EmailTokenSettings, EndpointSettings, MfaSettings,
     PasswordSettings, RetentionSettings, SecretSettings, SessionCacheSettings, SessionSettings,
 };
 

@@ -129,6 +129,7 @@ fn defaults_match_the_design() {
     assert_eq!(c.email_tokens.confirm_ttl, hours(48));
     assert_eq!(c.email_tokens.reset_password_ttl, hours(1));
     assert_eq!(c.email_tokens.change_email_ttl, hours(24));
+    assert!(!c.accounts.require_confirmation);
     assert_eq!(c.retention.deletion_grace_period, days(14));
     assert_eq!(c.retention.audit_retention, None);
     assert_eq!(c.warnings(), [ConfigWarning::GeneratedSecretKeyBase]);
@@ -255,6 +256,11 @@ fn sample(name: &str) -> (Vec<(&'static str, String)>, Check) {
                 c.rate_limits.reset_password == RateLimit::new(1, minutes(5))
             })
         }
+        "SIGRA_RATE_LIMIT_RESEND_CONFIRMATION" => {
+            (one("SIGRA_RATE_LIMIT_RESEND_CONFIRMATION", "1/1h"), |c| {
+                c.rate_limits.resend_confirmation == RateLimit::new(1, hours(1))
+            })
+        }
         "SIGRA_RATE_LIMIT_MFA" => (one("SIGRA_RATE_LIMIT_MFA", "4/500ms"), |c| {
             c.rate_limits.mfa == RateLimit::new(4, Duration::from_millis(500))
         }),
@@ -307,6 +313,9 @@ fn sample(name: &str) -> (Vec<(&'static str, String)>, Check) {
         }),
         CHANGE_EMAIL_TTL => (one(CHANGE_EMAIL_TTL, "2h"), |c| {
             c.email_tokens.change_email_ttl == hours(2)
+        }),
+        REQUIRE_CONFIRMATION => (one(REQUIRE_CONFIRMATION, "on"), |c| {
+            c.accounts.require_confirmation
         }),
         DELETION_GRACE_PERIOD => (one(DELETION_GRACE_PERIOD, "0s"), |c| {
             c.retention.deletion_grace_period.is_zero()

@@ -228,6 +228,15 @@ settings! {
             set: |limit: RateLimit| Ok(limit),
             check: check::rate_limit,
         }
+        /// Confirmation-mail resends per email.
+        resend_confirmation as rate_limit_resend_confirmation: RateLimit {
+            var: RATE_LIMIT_RESEND_CONFIRMATION = "SIGRA_RATE_LIMIT_RESEND_CONFIRMATION",
+            doc: "confirmation-mail resends per email, COUNT/PERIOD",
+            default: value(RateLimits::default().resend_confirmation), shown: "3/15m",
+            read: parse::rate_limit,
+            set: |limit: RateLimit| Ok(limit),
+            check: check::rate_limit,
+        }
         /// MFA challenge attempts per user.
         mfa as rate_limit_mfa: RateLimit {
             var: RATE_LIMIT_MFA = "SIGRA_RATE_LIMIT_MFA",
@@ -365,6 +374,21 @@ settings! {
             read: parse::duration,
             set: |ttl: Duration| Ok(ttl),
             check: check::positive,
+        }
+    }
+
+    /// Who may log in, and what registration reveals.
+    accounts: AccountSettings {
+        /// A new account cannot log in until its address is confirmed, and
+        /// registration answers a taken address exactly as a new one (default
+        /// false; recommended in prod, see `docs/guides/production.md`).
+        require_confirmation as require_confirmation: bool {
+            var: REQUIRE_CONFIRMATION = "SIGRA_REQUIRE_CONFIRMATION",
+            doc: "a new account logs in only after confirming its address, and registration answers a taken address as a new one: on/off, true/false, 1/0",
+            default: value(false), shown: "off",
+            read: parse::switch,
+            set: |on: bool| Ok(on),
+            check: check::none,
         }
     }
 
