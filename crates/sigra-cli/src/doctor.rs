@@ -243,6 +243,17 @@ fn config_checks(settings: &Settings, vars: &HashMap<String, String>, rows: &mut
         (true, false) => row("trusted proxies", Status::Ok, "none (clients connect directly)", ""),
     });
 
+    rows.push(match (config.require_confirmation, prod) {
+        (true, _) => row("require confirmation", Status::Ok, "on", ""),
+        (false, true) => row(
+            "require confirmation",
+            Status::Warn,
+            "off: registration tells whether an address has an account, and unconfirmed accounts log in",
+            "set SIGRA_REQUIRE_CONFIRMATION=on (docs/guides/production.md)",
+        ),
+        (false, false) => row("require confirmation", Status::Ok, "off (outside prod)", ""),
+    });
+
     for warning in config.warnings() {
         if matches!(
             warning,
@@ -554,11 +565,28 @@ mod tests {
             "unset COOKIE_DOMAIN in prod"
         );
         assert_eq!(find(&prod, "smtp").status, Status::Warn, "no SMTP in prod");
+        assert_eq!(
+            find(&prod, "require confirmation").status,
+            Status::Warn,
+            "SIGRA_REQUIRE_CONFIRMATION off in prod"
+        );
         let dev = checks(&env(&[("SIGRA_ENV", "dev")])).await;
         assert_eq!(find(&dev, "ENCRYPTION_KEY").status, Status::Warn);
         assert_eq!(find(&dev, "environment").status, Status::Warn);
         assert_eq!(find(&dev, "secure cookies").status, Status::Warn);
         assert_eq!(find(&dev, "SECRET_KEY_BASE").status, Status::Warn);
+    }
+
+    #[tokio::test]
+    async fn require_confirmation_on_in_prod_is_ok() {
+        let rows = checks(&env(&[
+            ("SIGRA_ENV", "prod"),
+            ("SECRET_KEY_BASE", SECRET),
+            ("PUBLIC_URL", "https://app.example.com"),
+            ("SIGRA_REQUIRE_CONFIRMATION", "on"),
+        ]))
+        .await;
+        assert_eq!(find(&rows, "require confirmation").status, Status::Ok);
     }
 
     #[tokio::test]
