@@ -503,6 +503,7 @@ mod tests {
             (RateLimitAction::Login, "10/1m", KeyKind::Ip),
             (RateLimitAction::Register, "5/1h", KeyKind::Ip),
             (RateLimitAction::ResetPassword, "3/1m", KeyKind::Email),
+            (RateLimitAction::ResendConfirmation, "3/15m", KeyKind::Email),
             (RateLimitAction::Mfa, "10/5m", KeyKind::User),
             (RateLimitAction::ApiTokenCreate, "20/1h", KeyKind::User),
         ];
@@ -524,6 +525,7 @@ mod tests {
                 "login",
                 "register",
                 "reset_password",
+                "resend_confirmation",
                 "mfa",
                 "api_token_create"
             ]
