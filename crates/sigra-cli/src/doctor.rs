@@ -243,7 +243,7 @@ fn config_checks(settings: &Settings, vars: &HashMap<String, String>, rows: &mut
         (true, false) => row("trusted proxies", Status::Ok, "none (clients connect directly)", ""),
     });
 
-    rows.push(match (config.require_confirmation, prod) {
+    rows.push(match (config.accounts.require_confirmation, prod) {
         (true, _) => row("require confirmation", Status::Ok, "on", ""),
         (false, true) => row(
             "require confirmation",

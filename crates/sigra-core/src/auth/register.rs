@@ -89,7 +89,13 @@ impl Auth {
 
     /// Mails `to` (which has an account) the registration-attempt notice.
     async fn mail_account_exists(&self, to: &str) -> Result<(), AuthError> {
-        let base = self.inner.config.endpoints.public_url.as_str().trim_end_matches('/');
+        let base = self
+            .inner
+            .config
+            .endpoints
+            .public_url
+            .as_str()
+            .trim_end_matches('/');
         let key = format!("{}-{}", ACCOUNT_EXISTS.0, uuid_like(self.now()));
         let email = crate::mail::link_email(
             to,

@@ -49,6 +49,7 @@ impl ConfigBuilder {
             RateLimitAction::Login => self.rate_limit_login(limit),
             RateLimitAction::Register => self.rate_limit_register(limit),
             RateLimitAction::ResetPassword => self.rate_limit_reset_password(limit),
+            RateLimitAction::ResendConfirmation => self.rate_limit_resend_confirmation(limit),
             RateLimitAction::Mfa => self.rate_limit_mfa(limit),
             RateLimitAction::ApiTokenCreate => self.rate_limit_api_token_create(limit),
         }

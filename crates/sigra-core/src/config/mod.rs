@@ -76,8 +76,9 @@ pub use redact::redacted_url;
 pub use rules::MAX_BACKUP_CODES;
 pub use table::Variable;
 pub use variables::{
-    AccountSettings, Config, ConfigBuilder, ENV_VARS, EmailTokenSettings, EndpointSettings, MfaSettings,
-    PasswordSettings, RetentionSettings, SecretSettings, SessionCacheSettings, SessionSettings,
+    AccountSettings, Config, ConfigBuilder, ENV_VARS, EmailTokenSettings, EndpointSettings,
+    MfaSettings, PasswordSettings, RetentionSettings, SecretSettings, SessionCacheSettings,
+    SessionSettings,
 };
 
 pub use crate::duration::{MAX_DURATION, ParseDurationError, format_duration, parse_duration};
