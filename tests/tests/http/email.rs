@@ -510,7 +510,7 @@ pub(crate) async fn opening_an_email_link_changes_nothing_until_its_button_is_pr
         .register("carol@example.com", PASSWORD)
         .await
         .assert_redirect("/");
-    let confirm = link(&server, "carol@example.com", "/users/confirm/");
+    let confirm = link(&server, "carol@example.com", "/users/confirm/").await;
 
     seed_user(&server, "alice@example.com").await;
     let mut alice = signed_in(&server, "alice@example.com", false).await;
@@ -529,7 +529,8 @@ pub(crate) async fn opening_an_email_link_changes_nothing_until_its_button_is_pr
         &server,
         "alice.new@example.com",
         "/users/settings/confirm-email/",
-    );
+    )
+    .await;
 
     seed_user(&server, "dave@example.com").await;
     let mut dave = signed_in(&server, "dave@example.com", false).await;
@@ -540,7 +541,7 @@ pub(crate) async fn opening_an_email_link_changes_nothing_until_its_button_is_pr
     )
     .await
     .assert_redirect("/");
-    let cancel = link(&server, "dave@example.com", "/users/cancel-deletion/");
+    let cancel = link(&server, "dave@example.com", "/users/cancel-deletion/").await;
 
     for path in [&confirm, &change, &cancel] {
         let mut scanner = Client::new(&server);
