@@ -5,6 +5,13 @@
 //! configured `COOKIE_DOMAIN` is never dropped. There is deliberately no way
 //! to get cookie options without a [`Config`], so no caller can forget the
 //! domain and silently break sign-in across subdomains.
+//!
+//! The names follow the config too ([`cookie_name`]): in prod without
+//! `COOKIE_DOMAIN` they carry the `__Host-` prefix (`__Host-sigra_session`,
+//! …), which browsers accept only from a Secure, host-only cookie with
+//! `Path=/` — so a sibling subdomain cannot plant one. With `COOKIE_DOMAIN`
+//! (the cookies must reach the subdomains) and outside prod they keep the
+//! plain names (`_sigra_session`, …).
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -12,11 +19,20 @@ use std::time::Duration;
 use crate::config::Config;
 
 /// The session cookie: signed; holds the session token, CSRF token, return path and flash.
+/// Its plain name; see [`cookie_name`] for the one a config uses.
 pub const SESSION_COOKIE: &str = "_sigra_session";
 /// The remember-me cookie: signed; holds the same token; lives for `session_ttl`.
+/// Its plain name; see [`cookie_name`] for the one a config uses.
 pub const REMEMBER_ME_COOKIE: &str = "_sigra_remember_me";
 /// The "trust this browser" cookie that lets a user skip MFA.
+/// Its plain name; see [`cookie_name`] for the one a config uses.
 pub const TRUST_COOKIE: &str = "_sigra_mfa_trust";
+/// [`SESSION_COOKIE`] in prod without `COOKIE_DOMAIN`.
+pub const HOST_SESSION_COOKIE: &str = "__Host-sigra_session";
+/// [`REMEMBER_ME_COOKIE`] in prod without `COOKIE_DOMAIN`.
+pub const HOST_REMEMBER_ME_COOKIE: &str = "__Host-sigra_remember_me";
+/// [`TRUST_COOKIE`] in prod without `COOKIE_DOMAIN`.
+pub const HOST_TRUST_COOKIE: &str = "__Host-sigra_mfa_trust";
 
 /// Which Sigra cookie to build options for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,15 +116,31 @@ impl CookieOptions {
     }
 }
 
+/// The name of cookie `kind` under `config`: `__Host-sigra_…` in prod
+/// without `COOKIE_DOMAIN` (Secure, `Path=/` and no `Domain` are then
+/// guaranteed by [`cookie_opts`]), the plain `_sigra_…` otherwise. The single
+/// source of cookie names: reading and writing both ask it.
+pub fn cookie_name(config: &Config, kind: CookieKind) -> &'static str {
+    let host_only = config.env.is_prod() && config.endpoints.cookie_domain.is_none();
+    match (kind, host_only) {
+        (CookieKind::Session, false) => SESSION_COOKIE,
+        (CookieKind::Session, true) => HOST_SESSION_COOKIE,
+        (CookieKind::RememberMe, false) => REMEMBER_ME_COOKIE,
+        (CookieKind::RememberMe, true) => HOST_REMEMBER_ME_COOKIE,
+        (CookieKind::MfaTrust, false) => TRUST_COOKIE,
+        (CookieKind::MfaTrust, true) => HOST_TRUST_COOKIE,
+    }
+}
+
 /// The options for `kind`, from the config. The single source of cookie options.
 pub fn cookie_opts(config: &Config, kind: CookieKind) -> CookieOptions {
-    let (name, max_age) = match kind {
-        CookieKind::Session => (SESSION_COOKIE, None),
-        CookieKind::RememberMe => (REMEMBER_ME_COOKIE, Some(config.session.ttl)),
-        CookieKind::MfaTrust => (TRUST_COOKIE, Some(config.mfa.trust_ttl)),
+    let max_age = match kind {
+        CookieKind::Session => None,
+        CookieKind::RememberMe => Some(config.session.ttl),
+        CookieKind::MfaTrust => Some(config.mfa.trust_ttl),
     };
     CookieOptions {
-        name,
+        name: cookie_name(config, kind),
         path: "/",
         domain: config.endpoints.cookie_domain.clone(),
         secure: config.secure_cookies(),
@@ -175,6 +207,37 @@ mod tests {
                 .set_cookie_header("v")
                 .contains(&format!("Max-Age={}", 60 * 24 * 3600))
         );
+    }
+
+    #[test]
+    fn prod_without_a_cookie_domain_uses_host_prefixed_names() {
+        const KINDS: [CookieKind; 3] = [
+            CookieKind::Session,
+            CookieKind::RememberMe,
+            CookieKind::MfaTrust,
+        ];
+        let host_only = prod(None);
+        let names: Vec<_> = KINDS.map(|k| cookie_name(&host_only, k)).into();
+        assert_eq!(
+            names,
+            [
+                "__Host-sigra_session",
+                "__Host-sigra_remember_me",
+                "__Host-sigra_mfa_trust"
+            ]
+        );
+        for kind in KINDS {
+            // What browsers demand of a `__Host-` cookie.
+            let opts = cookie_opts(&host_only, kind);
+            assert_eq!(opts.name, cookie_name(&host_only, kind));
+            assert!(opts.secure && opts.domain.is_none() && opts.path == "/");
+        }
+        let shared = prod(Some(".example.com"));
+        let dev = Config::builder(Environment::Dev).build().unwrap();
+        for config in [&shared, &dev] {
+            let names: Vec<_> = KINDS.map(|k| cookie_name(config, k)).into();
+            assert_eq!(names, [SESSION_COOKIE, REMEMBER_ME_COOKIE, TRUST_COOKIE]);
+        }
     }
 
     #[test]

@@ -84,9 +84,11 @@ pub struct TrustVerified {
     pub signed_with_old_key: bool,
 }
 
-/// The trust cookie's name, `_sigra_mfa_trust`.
-pub const fn cookie_name() -> &'static str {
-    cookie::TRUST_COOKIE
+/// The trust cookie's name under `config`: `_sigra_mfa_trust`, or
+/// `__Host-sigra_mfa_trust` in prod without `COOKIE_DOMAIN` (see
+/// [`cookie::cookie_name`]).
+pub fn cookie_name(config: &Config) -> &'static str {
+    cookie::cookie_name(config, CookieKind::MfaTrust)
 }
 
 /// The trust cookie's options: honours `cookie_domain`, Secure in prod,
@@ -236,13 +238,13 @@ mod tests {
 
     #[test]
     fn cookie_name_and_options() {
-        assert_eq!(cookie_name(), "_sigra_mfa_trust");
         let config = Config::builder(crate::config::Environment::Prod)
             .secret_key_base(SecretKeyBase::new(vec![b'k'; 64]).unwrap())
             .public_url("https://app.example.com")
             .cookie_domain(".example.com")
             .build()
             .unwrap();
+        assert_eq!(cookie_name(&config), "_sigra_mfa_trust");
         let opts = cookie_opts(&config);
         assert_eq!(opts.name, "_sigra_mfa_trust");
         assert_eq!(opts.domain.as_deref(), Some(".example.com"));

@@ -6,7 +6,10 @@
 //! signed for `"sigra-remember-me"`. Both are signed, not encrypted: they hold
 //! nothing but an opaque token (useless once its row is deleted) and
 //! non-secret data. Any value that fails to decode or verify — malformed,
-//! oversized, tampered, expired, signed with another key — reads as absent.
+//! oversized, tampered, expired, signed with another key — reads as absent;
+//! when a name occurs more than once, the first value that verifies counts.
+//! (In prod without `COOKIE_DOMAIN` the names carry the `__Host-` prefix:
+//! [`sigra_core::cookie::cookie_name`].)
 
 use chrono::{DateTime, Utc};
 use http::HeaderMap;
@@ -148,28 +151,54 @@ pub(crate) fn encode_remember(
     signer.sign(token.expose_bytes(), now, max_age)
 }
 
-/// The value of cookie `name` in the request, if present exactly once and of
-/// sane size. A duplicated cookie name is treated as absent: a sibling
-/// subdomain could otherwise plant a second value.
-pub(crate) fn read_cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
-    let mut found = None;
-    for header in headers.get_all(http::header::COOKIE) {
-        let Ok(header) = header.to_str() else {
-            continue;
-        };
-        for pair in header.split(';') {
-            let Some((k, v)) = pair.trim().split_once('=') else {
-                continue;
-            };
-            if k == name {
-                if found.is_some() {
-                    return None;
-                }
-                found = Some(v.trim_matches('"'));
+/// At most this many values of one cookie name are tried, so a request
+/// cannot make the server verify signatures without bound.
+const MAX_VALUES_PER_NAME: usize = 8;
+
+/// The values of cookie `name` in the request, in the order the browser sent
+/// them, across every `Cookie` header.
+///
+/// Each `name=value` pair is read on its own: a pair that is malformed (no
+/// `=`, a byte outside visible ASCII, an oversized value) is skipped without
+/// affecting the others, so a stray non-ASCII cookie of another app on the
+/// same domain cannot sign anyone out. A name may occur more than once (a
+/// sibling subdomain can plant a second value on the parent domain):
+/// callers take the first value that verifies.
+pub(crate) fn cookie_values<'h>(
+    headers: &'h HeaderMap,
+    name: &'h str,
+) -> impl Iterator<Item = &'h str> + 'h {
+    headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .flat_map(|header| header.as_bytes().split(|&b| b == b';'))
+        .filter_map(move |pair| {
+            let eq = pair.iter().position(|&b| b == b'=')?;
+            let (key, value) = (trim(&pair[..eq]), trim(&pair[eq + 1..]));
+            if key != name.as_bytes() || value.len() > MAX_SIGNED_LEN {
+                return None;
             }
-        }
-    }
-    found.filter(|v| v.len() <= MAX_SIGNED_LEN)
+            // Visible ASCII only: anything else is not a value Sigra wrote.
+            if !value.iter().all(|b| (0x21..=0x7e).contains(b)) {
+                return None;
+            }
+            let value = std::str::from_utf8(value).ok()?;
+            Some(value.trim_matches('"'))
+        })
+        .take(MAX_VALUES_PER_NAME)
+}
+
+/// `bytes` without leading and trailing spaces and tabs.
+fn trim(bytes: &[u8]) -> &[u8] {
+    let start = bytes
+        .iter()
+        .position(|b| !matches!(b, b' ' | b'\t'))
+        .unwrap_or(bytes.len());
+    let end = bytes
+        .iter()
+        .rposition(|b| !matches!(b, b' ' | b'\t'))
+        .map_or(start, |i| i + 1);
+    &bytes[start..end]
 }
 
 #[cfg(test)]
@@ -228,15 +257,38 @@ mod tests {
     }
 
     #[test]
-    fn duplicate_cookie_names_read_as_absent() {
+    fn every_value_of_a_name_in_order_and_malformed_pairs_skipped() {
         let mut headers = HeaderMap::new();
         headers.append(
             http::header::COOKIE,
             "a=1; _sigra_session=x".parse().unwrap(),
         );
-        assert_eq!(read_cookie(&headers, "_sigra_session"), Some("x"));
+        let values = |headers: &HeaderMap, name: &'static str| -> Vec<String> {
+            cookie_values(headers, name).map(str::to_owned).collect()
+        };
+        assert_eq!(values(&headers, "_sigra_session"), ["x"]);
         headers.append(http::header::COOKIE, "_sigra_session=y".parse().unwrap());
-        assert_eq!(read_cookie(&headers, "_sigra_session"), None);
-        assert_eq!(read_cookie(&headers, "a"), Some("1"));
+        assert_eq!(values(&headers, "_sigra_session"), ["x", "y"]);
+        assert_eq!(values(&headers, "a"), ["1"]);
+
+        // Non-ASCII bytes, a pair without `=`, an empty name: only that pair goes.
+        let raw = b"junk=\xff\xfe; noequals; =v; \t_sigra_session = \"z\" ;b=caf\xc3\xa9; c=2";
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            http::header::COOKIE,
+            http::HeaderValue::from_bytes(raw).unwrap(),
+        );
+        assert_eq!(values(&headers, "_sigra_session"), ["z"]);
+        assert_eq!(values(&headers, "c"), ["2"]);
+        assert!(values(&headers, "junk").is_empty());
+        assert!(values(&headers, "b").is_empty());
+
+        let many = vec!["_sigra_session=v"; 50].join("; ");
+        let mut headers = HeaderMap::new();
+        headers.insert(http::header::COOKIE, many.parse().unwrap());
+        assert_eq!(
+            values(&headers, "_sigra_session").len(),
+            MAX_VALUES_PER_NAME
+        );
     }
 }

@@ -101,12 +101,14 @@ impl AuthSession {
     }
 
     /// The CSRF token to put in a form's `_csrf_token` field. Makes sure the
-    /// session cookie that carries it is written.
+    /// session cookie that carries it is written, and that the answer is
+    /// `Cache-Control: no-store` (a cached page would hand the token on).
     pub fn csrf_token(&self) -> String {
         let mut inner = self.state.lock();
         if !inner.persisted {
             inner.dirty = true;
         }
+        inner.csrf_shown = true;
         inner.cookie.csrf.clone()
     }
 
@@ -160,20 +162,21 @@ impl AuthSession {
     }
 
     /// Whether the browser carries a valid "trust this browser" cookie for
-    /// `user`. A cookie that verified only with `SECRET_KEY_BASE_OLD` is
+    /// `user` (of several under that name, any one that verifies). A cookie that verified only with `SECRET_KEY_BASE_OLD` is
     /// replaced by one signed with the current key on the way out.
     pub fn is_trusted_browser(&self, user: &User) -> bool {
-        let Some(cookie) = self.state.trust_cookie.as_deref() else {
-            return false;
-        };
-        match self.state.sigra.auth().check_trusted_browser(user, cookie) {
-            Ok(None) => true,
-            Ok(Some(resigned)) => {
-                self.state.lock().trust = crate::state::TrustAction::Set(resigned);
-                true
+        let auth = self.state.sigra.auth();
+        for cookie in &self.state.trust_cookies {
+            match auth.check_trusted_browser(user, cookie) {
+                Ok(None) => return true,
+                Ok(Some(resigned)) => {
+                    self.state.lock().trust = crate::state::TrustAction::Set(resigned);
+                    return true;
+                }
+                Err(_) => {}
             }
-            Err(_) => false,
         }
+        false
     }
 
     /// Starts a log-in that still needs the second factor: an `mfa_pending`

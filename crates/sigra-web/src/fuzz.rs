@@ -29,16 +29,17 @@ pub fn session_signer(ring: &KeyRing) -> MessageSigner {
 }
 
 /// Reads and decodes `_sigra_session` and `_sigra_remember_me` from
-/// `headers` exactly as the layer does at `now`.
+/// `headers` exactly as the layer does at `now` (the first value of each
+/// name that verifies; the plain names, as outside prod).
 pub fn decode_request_cookies(
     ring: &KeyRing,
     headers: &HeaderMap,
     now: DateTime<Utc>,
 ) -> DecodedCookies {
-    let session = cookies::read_cookie(headers, sigra_core::cookie::SESSION_COOKIE)
-        .and_then(|value| SessionCookie::decode(&session_signer(ring), value, now));
-    let remember =
-        cookies::read_cookie(headers, sigra_core::cookie::REMEMBER_ME_COOKIE).and_then(|value| {
+    let session = cookies::cookie_values(headers, sigra_core::cookie::SESSION_COOKIE)
+        .find_map(|value| SessionCookie::decode(&session_signer(ring), value, now));
+    let remember = cookies::cookie_values(headers, sigra_core::cookie::REMEMBER_ME_COOKIE)
+        .find_map(|value| {
             cookies::decode_remember(&MessageSigner::new(ring, REMEMBER_PURPOSE), value, now)
         });
     DecodedCookies {

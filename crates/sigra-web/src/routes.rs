@@ -23,6 +23,7 @@ use sigra_core::rate_limit::RateLimitAction;
 
 use crate::cookies::FlashKind;
 use crate::extract::{AuthSession, CurrentUser, MaybeUser};
+use crate::layer::client::addressed_to_loopback;
 use crate::pages;
 use crate::rate_limit::{self, limit_by_ip};
 use crate::sigra::Sigra;
@@ -440,9 +441,13 @@ async fn settings(
 }
 
 /// `GET /dev/mailbox.json`: the dev mailbox's messages, oldest first, in dev
-/// mode with a mailbox exposed; 404 everywhere else.
-async fn dev_mailbox(State(sigra): State<Sigra>) -> Response {
-    let Some(mailbox) = sigra.dev_mailbox() else {
+/// mode with a mailbox exposed, to a request addressed to a loopback name
+/// (DNS rebinding: see [`addressed_to_loopback`]); 404 everywhere else.
+async fn dev_mailbox(State(sigra): State<Sigra>, request: axum::extract::Request) -> Response {
+    let mailbox = sigra
+        .dev_mailbox()
+        .filter(|_| addressed_to_loopback(&request));
+    let Some(mailbox) = mailbox else {
         return html(
             StatusCode::NOT_FOUND,
             pages::error_page("Not found", "There is no page at this address."),

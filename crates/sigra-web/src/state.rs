@@ -55,6 +55,8 @@ pub(crate) struct Inner {
     /// The request came with a valid session cookie (so its CSRF token is known to the browser).
     pub(crate) persisted: bool,
     pub(crate) remember: RememberAction,
+    /// The CSRF token was handed to the page: the answer must not be cached.
+    pub(crate) csrf_shown: bool,
 }
 
 /// Shared between the layer and the handler's extractors for one request.
@@ -62,8 +64,9 @@ pub(crate) struct Inner {
 pub(crate) struct RequestState {
     pub(crate) sigra: Sigra,
     pub(crate) meta: SessionMeta,
-    /// The `_sigra_mfa_trust` cookie the browser sent, if any (verified on use).
-    pub(crate) trust_cookie: Option<String>,
+    /// The values of `_sigra_mfa_trust` the browser sent, in its order
+    /// (verified on use; the first that verifies counts).
+    pub(crate) trust_cookies: Vec<String>,
     /// A trusted proxy reported `X-Forwarded-Proto: https`: cookies get `Secure`.
     pub(crate) forwarded_https: bool,
     inner: Mutex<Inner>,
@@ -73,14 +76,14 @@ impl RequestState {
     pub(crate) fn new(
         sigra: Sigra,
         meta: SessionMeta,
-        trust_cookie: Option<String>,
+        trust_cookies: Vec<String>,
         forwarded_https: bool,
         inner: Inner,
     ) -> Arc<Self> {
         Arc::new(Self {
             sigra,
             meta,
-            trust_cookie,
+            trust_cookies,
             forwarded_https,
             inner: Mutex::new(inner),
         })

@@ -79,7 +79,7 @@ use std::fmt;
 
 use secrecy::SecretString;
 use sigra_core::auth::AuthError;
-use sigra_core::cookie::{REMEMBER_ME_COOKIE, SESSION_COOKIE};
+use sigra_core::cookie::{CookieKind, cookie_name};
 use sigra_core::model::{Session, SessionKind, SessionMeta, User};
 use sigra_core::random::RandomError;
 use sigra_core::token::RawToken;
@@ -104,6 +104,8 @@ pub struct Authenticated {
     /// Their session (standard, or remember-me for the remember-me fixtures).
     pub session: Session,
     token: RawToken,
+    /// The cookie names of the app's config (`__Host-` prefixed in prod without `COOKIE_DOMAIN`).
+    names: (&'static str, &'static str),
     session_cookie: String,
     remember_cookie: Option<String>,
     csrf: String,
@@ -122,7 +124,9 @@ impl fmt::Debug for Authenticated {
 impl Authenticated {
     /// The value of a `Cookie` request header carrying the session (and,
     /// for remember-me fixtures, the remember-me cookie):
-    /// `_sigra_session=…` or `_sigra_session=…; _sigra_remember_me=…`.
+    /// `_sigra_session=…` or `_sigra_session=…; _sigra_remember_me=…`
+    /// (`__Host-sigra_session`, … in prod without `COOKIE_DOMAIN`: the names
+    /// come from [`cookie_name`]).
     pub fn cookie_header(&self) -> String {
         self.cookies()
             .iter()
@@ -133,9 +137,10 @@ impl Authenticated {
 
     /// The cookies as `(name, value)` pairs, for a client with a cookie jar.
     pub fn cookies(&self) -> Vec<(&'static str, &str)> {
-        let mut cookies = vec![(SESSION_COOKIE, self.session_cookie.as_str())];
+        let (session, remember_me) = self.names;
+        let mut cookies = vec![(session, self.session_cookie.as_str())];
         if let Some(remember) = &self.remember_cookie {
-            cookies.push((REMEMBER_ME_COOKIE, remember.as_str()));
+            cookies.push((remember_me, remember.as_str()));
         }
         cookies
     }
@@ -222,6 +227,10 @@ pub async fn signed_in_fixture(
         user: user.clone(),
         session,
         token,
+        names: (
+            cookie_name(auth.config(), CookieKind::Session),
+            cookie_name(auth.config(), CookieKind::RememberMe),
+        ),
         session_cookie,
         remember_cookie,
         csrf,

@@ -1,7 +1,8 @@
 //! Who the client is: its address and scheme, believing `X-Forwarded-For`
-//! and `X-Forwarded-Proto` only from a trusted proxy.
+//! and `X-Forwarded-Proto` only from a trusted proxy; and whether the request
+//! was addressed to this machine by a loopback name.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use axum::body::Body;
 use axum::extract::ConnectInfo;
@@ -102,5 +103,81 @@ fn forwarded_proto(
         Some("http")
     } else {
         None
+    }
+}
+
+/// Whether `request` was addressed to a loopback name or address — its
+/// `Host` header (or, over HTTP/2, its authority) is `localhost`, an address
+/// in `127.0.0.0/8` or `[::1]`, with or without a port.
+///
+/// A socket on 127.0.0.1 is not enough: with DNS rebinding, a page on
+/// `evil.example` whose name now resolves to 127.0.0.1 reaches a local
+/// server from the victim's browser, and can read the answer because it is
+/// same-origin for `evil.example`. The browser then sends
+/// `Host: evil.example`, which this refuses.
+pub(crate) fn addressed_to_loopback(request: &Request<Body>) -> bool {
+    let host = match request.headers().get(header::HOST) {
+        Some(value) => value.to_str().ok(),
+        None => request.uri().authority().map(|a| a.as_str()),
+    };
+    host.is_some_and(is_loopback_host)
+}
+
+/// Whether `host` (a `Host` header value) names a loopback address.
+fn is_loopback_host(host: &str) -> bool {
+    if let Some(rest) = host.strip_prefix('[') {
+        // `[v6]` or `[v6]:port`.
+        let Some((v6, after)) = rest.split_once(']') else {
+            return false;
+        };
+        let port_ok = after.is_empty() || after.strip_prefix(':').is_some_and(is_port);
+        return port_ok && v6.parse::<Ipv6Addr>().is_ok_and(|ip| ip.is_loopback());
+    }
+    let name = match host.rsplit_once(':') {
+        Some((name, port)) if is_port(port) => name,
+        Some(_) => return false,
+        None => host,
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name.parse::<Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Whether `port` is 1 to 5 digits.
+fn is_port(port: &str) -> bool {
+    !port.is_empty() && port.len() <= 5 && port.bytes().all(|b| b.is_ascii_digit())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_loopback_host;
+
+    #[test]
+    fn loopback_hosts_with_and_without_ports() {
+        for host in [
+            "localhost",
+            "LocalHost:4000",
+            "127.0.0.1",
+            "127.0.0.1:4000",
+            "127.255.0.9:80",
+            "[::1]",
+            "[::1]:4000",
+        ] {
+            assert!(is_loopback_host(host), "{host}");
+        }
+        for host in [
+            "evil.example",
+            "evil.example:4000",
+            "localhost.evil.example",
+            "127.0.0.1.evil.example",
+            "10.0.0.1",
+            "[::2]:4000",
+            "[::1]x",
+            "localhost:",
+            "localhost:abc",
+            "::1",
+            "",
+        ] {
+            assert!(!is_loopback_host(host), "{host}");
+        }
     }
 }

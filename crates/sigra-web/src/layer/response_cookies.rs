@@ -9,8 +9,9 @@ use crate::cookies;
 use crate::state::{RememberAction, RequestState, TrustAction};
 
 /// Appends the `Set-Cookie` headers the request's changes call for.
-/// Returns whether the response is personal (someone is signed in, or a
-/// cookie was written), so that it must not be cached.
+/// Returns whether the response is personal (someone is signed in or
+/// half-way through MFA, the page carries the CSRF token, or a cookie was
+/// written), so that it must not be cached.
 pub(super) fn write(state: &RequestState, response: &mut Response) -> bool {
     let sigra = &state.sigra;
     let config = sigra.auth().config();
@@ -23,7 +24,7 @@ pub(super) fn write(state: &RequestState, response: &mut Response) -> bool {
         opts
     };
     let mut inner = state.lock();
-    let signed_in = inner.scope.user.is_some();
+    let personal = inner.scope.user.is_some() || inner.pending.is_some() || inner.csrf_shown;
     let mut set = Vec::new();
     if inner.dirty {
         let value = inner
@@ -56,5 +57,5 @@ pub(super) fn write(state: &RequestState, response: &mut Response) -> bool {
             response.headers_mut().append(header::SET_COOKIE, value);
         }
     }
-    signed_in || touched_cookies
+    personal || touched_cookies
 }

@@ -10,7 +10,7 @@ use std::task::{Context, Poll};
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use http::Request;
-use sigra_core::cookie::TRUST_COOKIE;
+use sigra_core::cookie::{CookieKind, cookie_name};
 use tower::{Layer, Service};
 
 use super::client::Client;
@@ -97,11 +97,14 @@ async fn prepare(
     let scope = inner.scope.clone();
     let client = Client::read(&sigra.auth().config().endpoints.trusted_proxies, &request);
     let proto = client.forwarded_proto;
-    let trust_cookie = cookies::read_cookie(request.headers(), TRUST_COOKIE).map(str::to_owned);
+    let trust_name = cookie_name(sigra.auth().config(), CookieKind::MfaTrust);
+    let trust_cookies = cookies::cookie_values(request.headers(), trust_name)
+        .map(str::to_owned)
+        .collect();
     let state = RequestState::new(
         sigra.clone(),
         client.meta,
-        trust_cookie,
+        trust_cookies,
         proto == Some("https"),
         inner,
     );

@@ -1,9 +1,11 @@
 //! Loading the request's session: from `_sigra_session`, or — when that
-//! carries no session — by rehydrating it from `_sigra_remember_me`.
+//! carries no session — by rehydrating it from `_sigra_remember_me` (names
+//! from [`cookie_name`]: `__Host-` prefixed in prod without `COOKIE_DOMAIN`).
+//! Of several values under one name, the first that verifies counts.
 
 use http::HeaderMap;
 use sigra_core::auth::Auth;
-use sigra_core::cookie::{REMEMBER_ME_COOKIE, SESSION_COOKIE};
+use sigra_core::cookie::{CookieKind, cookie_name};
 use sigra_core::model::{Session, SessionKind, User};
 use sigra_core::token::RawToken;
 
@@ -19,8 +21,9 @@ use crate::state::{CurrentScope, Inner, RememberAction, TrustAction};
 pub(super) async fn load(sigra: &Sigra, headers: &HeaderMap) -> Result<Inner, Unavailable> {
     let auth = sigra.auth();
     let now = auth.now();
-    let decoded = cookies::read_cookie(headers, SESSION_COOKIE)
-        .and_then(|value| SessionCookie::decode(sigra.session_signer(), value, now));
+    let name = |kind| cookie_name(auth.config(), kind);
+    let decoded = cookies::cookie_values(headers, name(CookieKind::Session))
+        .find_map(|value| SessionCookie::decode(sigra.session_signer(), value, now));
     let mut inner = Inner {
         persisted: decoded.is_some(),
         dirty: decoded.as_ref().is_some_and(|c| c.signed_with_old_key),
@@ -32,6 +35,7 @@ pub(super) async fn load(sigra: &Sigra, headers: &HeaderMap) -> Result<Inner, Un
         pending: None,
         trust: TrustAction::Keep,
         remember: RememberAction::Keep,
+        csrf_shown: false,
     };
 
     if let Some(token) = inner.cookie.token.take() {
@@ -51,9 +55,14 @@ pub(super) async fn load(sigra: &Sigra, headers: &HeaderMap) -> Result<Inner, Un
                 inner.remember = RememberAction::Clear;
             }
         }
-    } else if let Some(value) = cookies::read_cookie(headers, REMEMBER_ME_COOKIE) {
-        let Some((token, old_key)) = cookies::decode_remember(sigra.remember_signer(), value, now)
-        else {
+    } else {
+        let mut values = cookies::cookie_values(headers, name(CookieKind::RememberMe)).peekable();
+        if values.peek().is_none() {
+            return Ok(inner);
+        }
+        let decoded =
+            values.find_map(|value| cookies::decode_remember(sigra.remember_signer(), value, now));
+        let Some((token, old_key)) = decoded else {
             inner.remember = RememberAction::Clear;
             return Ok(inner);
         };
