@@ -18,6 +18,8 @@ use serde::{Deserialize, Serialize};
 use sigra_core::signing::{MAX_SIGNED_LEN, MessageSigner};
 use sigra_core::token::RawToken;
 
+use crate::redact::{self, REDACTED};
+
 /// Purpose of the session cookie's signing key.
 pub(crate) const SESSION_PURPOSE: &str = "sigra-session";
 /// Purpose of the remember-me cookie's signing key.
@@ -42,8 +44,9 @@ pub enum FlashKind {
     Error,
 }
 
-/// What `_sigra_session` holds, decoded.
-#[derive(Debug, Default)]
+/// What `_sigra_session` holds, decoded. Its `Debug` output hides the
+/// token, the CSRF token and the return path.
+#[derive(Default)]
 pub(crate) struct SessionCookie {
     pub(crate) token: Option<RawToken>,
     pub(crate) csrf: String,
@@ -53,6 +56,19 @@ pub(crate) struct SessionCookie {
     pub(crate) remember_after_mfa: bool,
     /// Verified only with `SECRET_KEY_BASE_OLD`: re-sign it on the way out.
     pub(crate) signed_with_old_key: bool,
+}
+
+impl std::fmt::Debug for SessionCookie {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionCookie")
+            .field("token", &redact::presence(self.token.as_ref()))
+            .field("csrf", &REDACTED)
+            .field("return_to", &redact::presence(self.return_to.as_ref()))
+            .field("flash", &self.flash)
+            .field("remember_after_mfa", &self.remember_after_mfa)
+            .field("signed_with_old_key", &self.signed_with_old_key)
+            .finish()
+    }
 }
 
 #[derive(Serialize, Deserialize)]

@@ -1,5 +1,6 @@
 //! Extractors: `CurrentUser`, `MaybeUser` and the `AuthSession` handle.
 
+use std::fmt;
 use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
@@ -10,6 +11,7 @@ use sigra_core::model::{Session, SessionKind, User};
 use sigra_core::token::RawToken;
 
 use crate::cookies::{self, Flash, FlashKind, SessionCookie};
+use crate::redact;
 use crate::rejection::{CurrentUserRejection, MissingLayer, Unauthenticated};
 use crate::state::{CurrentScope, RememberAction, RequestState};
 
@@ -26,13 +28,22 @@ fn state(parts: &Parts) -> Result<Arc<RequestState>, MissingLayer> {
 
 /// The signed-in user. Signed-out requests are redirected (303) to the log-in
 /// page; for `GET` requests the path is remembered and the user returns to it
-/// after logging in.
-#[derive(Debug, Clone)]
+/// after logging in. Its `Debug` output names the user and session by id only.
+#[derive(Clone)]
 pub struct CurrentUser {
     /// The user.
     pub user: User,
     /// Their current session.
     pub session: Session,
+}
+
+impl fmt::Debug for CurrentUser {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CurrentUser")
+            .field("user", &redact::UserView(&self.user))
+            .field("session", &redact::SessionView(&self.session))
+            .finish()
+    }
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for CurrentUser {
@@ -57,8 +68,17 @@ impl<S: Send + Sync> FromRequestParts<S> for CurrentUser {
 }
 
 /// The signed-in user, if any. Never rejects (except without the layer).
-#[derive(Debug, Clone)]
+/// Its `Debug` output names the user by id only.
+#[derive(Clone)]
 pub struct MaybeUser(pub Option<User>);
+
+impl fmt::Debug for MaybeUser {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("MaybeUser")
+            .field(&redact::user(self.0.as_ref()))
+            .finish()
+    }
+}
 
 impl<S: Send + Sync> FromRequestParts<S> for MaybeUser {
     type Rejection = MissingLayer;
@@ -69,10 +89,19 @@ impl<S: Send + Sync> FromRequestParts<S> for MaybeUser {
 }
 
 /// The handle for changing who is signed in: log in, log out, log out
-/// everywhere, renew, flash messages, the CSRF token for forms.
-#[derive(Debug, Clone)]
+/// everywhere, renew, flash messages, the CSRF token for forms. Its `Debug`
+/// output shows no cookie value, CSRF token, email, address or user agent.
+#[derive(Clone)]
 pub struct AuthSession {
     state: Arc<RequestState>,
+}
+
+impl fmt::Debug for AuthSession {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthSession")
+            .field("state", &self.state)
+            .finish()
+    }
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for AuthSession {

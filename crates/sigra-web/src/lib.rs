@@ -53,6 +53,7 @@ mod layer;
 mod memory_limiter;
 mod pages;
 pub mod rate_limit;
+mod redact;
 #[cfg(feature = "redis")]
 pub mod redis_limiter;
 pub mod rejection;

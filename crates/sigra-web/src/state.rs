@@ -1,11 +1,13 @@
 //! Per-request authentication state, shared by the layer and the extractors.
 
+use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use sigra_core::model::{Session, SessionMeta, User};
 use sigra_core::token::RawToken;
 
 use crate::cookies::SessionCookie;
+use crate::redact::{self, REDACTED};
 use crate::sigra::Sigra;
 
 /// What the remember-me cookie should do when the response goes out.
@@ -24,8 +26,9 @@ pub(crate) enum RememberAction {
 ///
 /// The layer puts a `CurrentScope` into every request's extensions; apps can
 /// read it directly or through the [`crate::CurrentUser`] and
-/// [`crate::MaybeUser`] extractors.
-#[derive(Debug, Clone, Default)]
+/// [`crate::MaybeUser`] extractors. Its `Debug` output names the user and
+/// the session by id only.
+#[derive(Clone, Default)]
 pub struct CurrentScope {
     /// The signed-in user.
     pub user: Option<User>,
@@ -33,8 +36,17 @@ pub struct CurrentScope {
     pub session: Option<Session>,
 }
 
+impl fmt::Debug for CurrentScope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CurrentScope")
+            .field("user", &redact::user(self.user.as_ref()))
+            .field("session", &redact::session(self.session.as_ref()))
+            .finish()
+    }
+}
+
 /// What the trust cookie should do when the response goes out.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(crate) enum TrustAction {
     /// Leave it alone.
     #[default]
@@ -43,7 +55,15 @@ pub(crate) enum TrustAction {
     Set(String),
 }
 
-#[derive(Debug)]
+impl fmt::Debug for TrustAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Keep => f.write_str("Keep"),
+            Self::Set(_) => f.debug_tuple("Set").field(&REDACTED).finish(),
+        }
+    }
+}
+
 pub(crate) struct Inner {
     pub(crate) cookie: SessionCookie,
     pub(crate) scope: CurrentScope,
@@ -59,8 +79,30 @@ pub(crate) struct Inner {
     pub(crate) csrf_shown: bool,
 }
 
+impl fmt::Debug for Inner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Inner")
+            .field("cookie", &self.cookie)
+            .field("scope", &self.scope)
+            .field(
+                "pending",
+                &self
+                    .pending
+                    .as_ref()
+                    .map(|(session, user)| (redact::SessionView(session), redact::UserView(user))),
+            )
+            .field("trust", &self.trust)
+            .field("dirty", &self.dirty)
+            .field("persisted", &self.persisted)
+            .field("remember", &self.remember)
+            .field("csrf_shown", &self.csrf_shown)
+            .finish()
+    }
+}
+
 /// Shared between the layer and the handler's extractors for one request.
-#[derive(Debug)]
+/// Its `Debug` output shows no cookie value, CSRF token, email, address or
+/// user agent.
 pub(crate) struct RequestState {
     pub(crate) sigra: Sigra,
     pub(crate) meta: SessionMeta,
@@ -70,6 +112,22 @@ pub(crate) struct RequestState {
     /// A trusted proxy reported `X-Forwarded-Proto: https`: cookies get `Secure`.
     pub(crate) forwarded_https: bool,
     inner: Mutex<Inner>,
+}
+
+impl fmt::Debug for RequestState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut out = f.debug_struct("RequestState");
+        out.field("sigra", &self.sigra)
+            .field("meta", &REDACTED)
+            .field("trust_cookies", &self.trust_cookies.len())
+            .field("forwarded_https", &self.forwarded_https);
+        // Never wait for the lock here: the caller may be holding it.
+        match self.inner.try_lock() {
+            Ok(inner) => out.field("inner", &*inner),
+            Err(_) => out.field("inner", &"<locked>"),
+        };
+        out.finish()
+    }
 }
 
 impl RequestState {

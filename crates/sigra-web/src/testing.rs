@@ -97,7 +97,7 @@ pub const FIXTURE_USER_AGENT: &str = "sigra-web testing fixture";
 /// each request, and [`csrf_token`](Self::csrf_token) as the
 /// `_csrf_token` form field ([`CSRF_FIELD`](crate::CSRF_FIELD)) or the `x-csrf-token` header
 /// ([`CSRF_HEADER`](crate::CSRF_HEADER)) of state-changing ones. Its `Debug` output hides the
-/// cookie values and the CSRF token.
+/// cookie values and the CSRF token, and names the user and session by id only.
 pub struct Authenticated {
     /// The signed-in user.
     pub user: User,
@@ -114,8 +114,8 @@ pub struct Authenticated {
 impl fmt::Debug for Authenticated {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Authenticated")
-            .field("user", &self.user)
-            .field("session", &self.session)
+            .field("user", &crate::redact::UserView(&self.user))
+            .field("session", &crate::redact::SessionView(&self.session))
             .field("remember_me", &self.remember_cookie.is_some())
             .finish_non_exhaustive()
     }
