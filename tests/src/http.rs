@@ -63,9 +63,10 @@ pub fn session_cache_requested() -> bool {
     SESSION_CACHE.try_with(|on| *on).unwrap_or(false)
 }
 
-/// The session cookie's name.
+/// The session cookie's name outside prod (and in prod with `COOKIE_DOMAIN`);
+/// [`sigra_core::cookie::cookie_name`] gives the one a server's config uses.
 pub const SESSION_COOKIE: &str = sigra_core::cookie::SESSION_COOKIE;
-/// The remember-me cookie's name.
+/// The remember-me cookie's name outside prod (and in prod with `COOKIE_DOMAIN`).
 pub const REMEMBER_ME_COOKIE: &str = sigra_core::cookie::REMEMBER_ME_COOKIE;
 
 /// How long one request may take before the test fails instead of hanging.
@@ -109,7 +110,21 @@ pub async fn spawn_server(
     backend: Backend,
     customize: impl FnOnce(ConfigBuilder) -> ConfigBuilder,
 ) -> TestServer {
-    serve(fresh_store(backend).await, customize).await
+    serve(fresh_store(backend).await, customize, Sigra::demo_app).await
+}
+
+/// [`spawn_server`] serving the router `app` builds from the server's
+/// [`Sigra`] instead of the demo app (e.g. the demo app plus a test route).
+///
+/// # Panics
+///
+/// As [`spawn_server`].
+pub async fn spawn_server_with_app(
+    backend: Backend,
+    customize: impl FnOnce(ConfigBuilder) -> ConfigBuilder,
+    app: impl FnOnce(&Sigra) -> axum::Router,
+) -> TestServer {
+    serve(fresh_store(backend).await, customize, app).await
 }
 
 /// Starts another node of `first`'s app: a second server with its own
@@ -156,12 +171,13 @@ pub async fn spawn_node(
             _database: None,
         }
     };
-    serve(store, customize).await
+    serve(store, customize, Sigra::demo_app).await
 }
 
 async fn serve(
     store: TestStore,
     customize: impl FnOnce(ConfigBuilder) -> ConfigBuilder,
+    app: impl FnOnce(&Sigra) -> axum::Router,
 ) -> TestServer {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -191,7 +207,7 @@ async fn serve(
         .build()
         .expect("build Auth");
     let sigra = Sigra::new(auth).with_dev_mailbox(mailbox.clone());
-    let app = sigra.demo_app();
+    let app = app(&sigra);
     let (shutdown, stopped) = oneshot::channel::<()>();
     tokio::spawn(async move {
         let served = axum::serve(

@@ -5,16 +5,25 @@
 //! password, the raw session and email tokens, the TOTP secret and codes, the
 //! backup codes and the email address: none may appear. The Sigra events the
 //! docs promise (`sigra.auth.register`, `sigra.auth.login`, …) must fire.
+//!
+//! The app has one more route, a handler under `#[tracing::instrument]`
+//! that also logs every public type of `sigra-web` holding a user or a
+//! cookie (`AuthSession`, `CurrentUser`, `MaybeUser`, `CurrentScope`, the
+//! `testing` fixture) with `{:?}` (issue 13, item 11): their `Debug` output
+//! must not hold the CSRF token, the trust cookie, the email or any token.
 
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 
+use axum::extract::Extension;
+use axum::routing::get;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sigra_core::clock::Clock;
 use sigra_core::mfa::{TotpSecret, totp_code_at};
 use sigra_tests::Backend;
-use sigra_tests::http::{StatusCode, spawn_server};
+use sigra_tests::http::{StatusCode, spawn_server_with_app};
+use sigra_web::{AuthSession, CurrentScope, CurrentUser, MaybeUser};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Record};
 use tracing::{Event, Id, Subscriber};
@@ -68,6 +77,18 @@ fn session_token(cookie: &str) -> String {
         .to_owned()
 }
 
+/// A handler as an app might write one: every argument is recorded with `{:?}`.
+#[tracing::instrument(name = "test.debug_of_extractors")]
+async fn debug_of_extractors(
+    session: AuthSession,
+    current: CurrentUser,
+    maybe: MaybeUser,
+    Extension(scope): Extension<CurrentScope>,
+) -> StatusCode {
+    tracing::info!(?session, ?current, ?maybe, ?scope, "the extractors");
+    StatusCode::NO_CONTENT
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_flow_at_trace_level_logs_no_secret_and_emits_the_documented_events() {
     // Process-wide, so events from every thread count: tokio workers, sqlx's
@@ -78,7 +99,17 @@ async fn a_full_flow_at_trace_level_logs_no_secret_and_emits_the_documented_even
     tracing::subscriber::set_global_default(subscriber)
         .expect("only this test installs a global subscriber");
 
-    let server = spawn_server(Backend::SqliteFile, |b| b).await;
+    let server = spawn_server_with_app(
+        Backend::SqliteFile,
+        |b| b,
+        |sigra| {
+            axum::Router::new()
+                .route("/debug-of-extractors", get(debug_of_extractors))
+                .layer(sigra.layer())
+                .merge(sigra.demo_app())
+        },
+    )
+    .await;
     let email = "hygiene.check@example.com";
     let password = "Unforgettable-Passphrase-42";
     let new_password = "Another-Unforgettable-Passphrase-43";
@@ -126,11 +157,18 @@ async fn a_full_flow_at_trace_level_logs_no_secret_and_emits_the_documented_even
     secrets.push(code.clone());
     client.get("/users/mfa").await;
     let done = client
-        .post_with_csrf("/users/mfa", &[("code", &code)])
+        .post_with_csrf("/users/mfa", &[("code", &code), ("trust_browser", "true")])
         .await;
     assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
     secrets.push(session_token(client.cookie("_sigra_session").unwrap()));
     secrets.push(client.cookie("_sigra_remember_me").unwrap().to_owned());
+    secrets.push(client.cookie("_sigra_mfa_trust").unwrap().to_owned());
+
+    // The web types' `Debug` output, from a handler that logs its extractors.
+    client.get("/dashboard").await;
+    secrets.push(client.csrf_token().unwrap().to_owned());
+    let logged = client.get("/debug-of-extractors").await;
+    assert_eq!(logged.status, StatusCode::NO_CONTENT, "{}", logged.body);
 
     // A second browser uses a backup code.
     let mut other = server.client();
@@ -166,6 +204,16 @@ async fn a_full_flow_at_trace_level_logs_no_secret_and_emits_the_documented_even
         .await;
     assert_eq!(reset.status, StatusCode::SEE_OTHER, "{}", reset.body);
 
+    // The testing fixture's `Debug` output.
+    let user = server.user(email).await.unwrap();
+    let fixture = sigra_web::testing::signed_in_fixture(server.sigra(), &user, true)
+        .await
+        .unwrap();
+    secrets.push(fixture.csrf_token().to_owned());
+    secrets.push(fixture.session_cookie().to_owned());
+    secrets.push(fixture.remember_me_cookie().unwrap().to_owned());
+    tracing::info!(?fixture, "a test fixture");
+
     drop(server);
     let lines = capture.0.lock().unwrap().clone();
     assert!(
@@ -182,6 +230,12 @@ async fn a_full_flow_at_trace_level_logs_no_secret_and_emits_the_documented_even
             panic!("a secret appeared in telemetry: {line}");
         }
     }
+    assert!(
+        all.contains("AuthSession")
+            && all.contains("CurrentScope")
+            && all.contains("Authenticated"),
+        "the Debug output was logged"
+    );
     for name in [
         "sigra.auth.register",
         "sigra.auth.login",

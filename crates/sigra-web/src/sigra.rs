@@ -8,6 +8,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use http::HeaderValue;
 use sigra_core::auth::Auth;
 use sigra_core::mail::DevMailbox;
 use sigra_core::rate_limit::RateLimiter;
@@ -31,6 +32,8 @@ struct Inner {
     remember_signer: MessageSigner,
     limiter: Arc<dyn RateLimiter>,
     public_origin: String,
+    /// The `Strict-Transport-Security` value every answer carries, if any.
+    hsts: Option<HeaderValue>,
     dev_mailbox: Option<Arc<DevMailbox>>,
     /// Follows the revocation log while the session cache is on; stops with the last clone.
     _follower: Option<Arc<revocations::FollowerTasks>>,
@@ -66,6 +69,7 @@ impl Sigra {
         let keys = auth.config().key_ring();
         let url = &auth.config().endpoints.public_url;
         let public_origin = url.origin().ascii_serialization();
+        let hsts = hsts_header(auth.config());
         let follower = revocations::spawn(&auth).map(Arc::new);
         Self {
             inner: Arc::new(Inner {
@@ -75,6 +79,7 @@ impl Sigra {
                 auth,
                 limiter,
                 public_origin,
+                hsts,
                 dev_mailbox: None,
             }),
         }
@@ -113,10 +118,25 @@ impl Sigra {
         &self.inner.remember_signer
     }
 
+    /// The `Strict-Transport-Security` header every answer carries: the
+    /// configured `SIGRA_HSTS` in prod when `PUBLIC_URL` is https, else none
+    /// (a browser must not pin a site that cannot answer on https).
+    pub(crate) fn hsts(&self) -> Option<&HeaderValue> {
+        self.inner.hsts.as_ref()
+    }
+
     /// The origin of `PUBLIC_URL` (`scheme://host[:port]`).
     pub(crate) fn public_origin(&self) -> &str {
         &self.inner.public_origin
     }
+}
+
+/// The `Strict-Transport-Security` value for `config`: see [`Sigra::hsts`].
+fn hsts_header(config: &sigra_core::config::Config) -> Option<HeaderValue> {
+    if !config.env.is_prod() || config.endpoints.public_url.scheme() != "https" {
+        return None;
+    }
+    HeaderValue::from_str(config.endpoints.hsts.as_deref()?).ok()
 }
 
 /// The limiter `config` calls for: Redis when `REDIS_URL` is set, in memory otherwise.

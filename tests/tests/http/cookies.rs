@@ -1,4 +1,6 @@
-//! Cookies under attack (tampered, truncated, foreign-signed, huge, junk, duplicated) and their prod flags.
+//! Cookies under attack (tampered, truncated, foreign-signed, huge, junk,
+//! duplicated, planted by a sibling, next to another app's non-ASCII cookie)
+//! and their prod flags and names.
 
 use std::time::Duration;
 
@@ -161,20 +163,16 @@ pub(crate) async fn tampered_and_garbage_session_cookies_read_as_anonymous(backe
         })
         .collect();
     cases.extend(junk(SESSION_COOKIE));
-    cases.extend([
-        (
-            "the genuine cookie twice".into(),
-            format!("{SESSION_COOKIE}={valid}; {SESSION_COOKIE}={valid}").into_bytes(),
-        ),
-        (
-            "genuine then junk under the same name".into(),
-            format!("{SESSION_COOKIE}={valid}; {SESSION_COOKIE}=junk").into_bytes(),
-        ),
-        (
-            "junk then genuine under the same name".into(),
-            format!("{SESSION_COOKIE}=junk; other=1; {SESSION_COOKIE}={valid}").into_bytes(),
-        ),
-    ]);
+    // Several values of the name, none genuine: still nobody. (A genuine one
+    // among them signs in: `duplicate_and_non_ascii_cookies_keep_the_user_signed_in`.)
+    cases.push((
+        "junk twice under the same name".into(),
+        format!(
+            "{SESSION_COOKIE}=junk; other=1; {SESSION_COOKIE}={}",
+            flip(&valid, dot + 10)
+        )
+        .into_bytes(),
+    ));
     for (what, cookie) in &cases {
         assert_anonymous(&server, what, cookie).await;
     }
@@ -223,8 +221,12 @@ pub(crate) async fn tampered_and_garbage_remember_me_cookies_read_as_anonymous(b
         .collect();
     cases.extend(junk(REMEMBER_ME_COOKIE));
     cases.push((
-        "the genuine cookie twice".into(),
-        format!("{REMEMBER_ME_COOKIE}={valid}; {REMEMBER_ME_COOKIE}={valid}").into_bytes(),
+        "junk twice under the same name".into(),
+        format!(
+            "{REMEMBER_ME_COOKIE}=junk; {REMEMBER_ME_COOKIE}={}",
+            &valid[..dot]
+        )
+        .into_bytes(),
     ));
     for (what, cookie) in &cases {
         assert_anonymous(&server, what, cookie).await;
@@ -314,5 +316,164 @@ pub(crate) async fn prod_cookies_are_secure_http_only_lax_and_carry_the_domain(b
         if cookie.name == REMEMBER_ME_COOKIE && !cookie.is_removal() {
             assert_eq!(cookie.max_age(), Some(5_184_000), "{}", cookie.raw);
         }
+    }
+}
+
+/// Sends `GET path` from a fresh client with one `Cookie` header per entry of `cookies`.
+async fn get_with_cookie_headers(server: &TestServer, path: &str, cookies: &[&[u8]]) -> Page {
+    let mut headers = HeaderMap::new();
+    for cookie in cookies {
+        headers.append(
+            "cookie",
+            HeaderValue::from_bytes(cookie).expect("a header value the client can send"),
+        );
+    }
+    server
+        .client()
+        .request(Method::GET, path, headers, None)
+        .await
+}
+
+/// Issue 13, item 10: a second value planted under Sigra's cookie name (a
+/// sibling host can set one on the parent domain), or a non-ASCII byte in
+/// another cookie of the same header, does not sign the user out. Pairs are
+/// read one by one, across every `Cookie` header; the first value of the
+/// name that verifies counts.
+pub(crate) async fn duplicate_and_non_ascii_cookies_keep_the_user_signed_in(backend: Backend) {
+    let server = server(backend).await;
+    seed_user(&server, "alice@example.com").await;
+    seed_user(&server, "mallory@example.com").await;
+    let alice = signed_in(&server, "alice@example.com", true).await;
+    let valid = alice.cookie(SESSION_COOKIE).unwrap().to_owned();
+    let remember = alice.cookie(REMEMBER_ME_COOKIE).unwrap().to_owned();
+    let foreign = resign(&server, &valid, &foreign_ring(), SESSION_PURPOSE);
+    let foreign_remember = resign(&server, &remember, &foreign_ring(), REMEMBER_PURPOSE);
+
+    let one_header: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "the genuine cookie twice",
+            format!("{SESSION_COOKIE}={valid}; {SESSION_COOKIE}={valid}").into_bytes(),
+        ),
+        (
+            "junk planted before the genuine cookie",
+            format!("{SESSION_COOKIE}=junk; other=1; {SESSION_COOKIE}={valid}").into_bytes(),
+        ),
+        (
+            "junk after the genuine cookie",
+            format!("{SESSION_COOKIE}={valid}; {SESSION_COOKIE}=junk").into_bytes(),
+        ),
+        (
+            "another key's value planted before the genuine cookie",
+            format!("{SESSION_COOKIE}={foreign}; {SESSION_COOKIE}={valid}").into_bytes(),
+        ),
+        (
+            "another app's UTF-8 cookie before it",
+            [
+                b"theme=caf\xc3\xa9; ".as_slice(),
+                format!("{SESSION_COOKIE}={valid}").as_bytes(),
+            ]
+            .concat(),
+        ),
+        (
+            "raw non-UTF-8 bytes after it",
+            [
+                format!("{SESSION_COOKIE}={valid}; ").as_bytes(),
+                b"x=\xff\xfe\x80".as_slice(),
+            ]
+            .concat(),
+        ),
+        (
+            "a pair without `=` and an empty one around it",
+            format!("lonely; ; {SESSION_COOKIE}={valid};;").into_bytes(),
+        ),
+        (
+            "no session cookie but the remember-me cookie twice, junk first",
+            format!("{REMEMBER_ME_COOKIE}={foreign_remember}; {REMEMBER_ME_COOKIE}={remember}")
+                .into_bytes(),
+        ),
+    ];
+    for (what, cookie) in &one_header {
+        let page = get_with_cookie_header(&server, "/dashboard", cookie).await;
+        assert_eq!(page.status, StatusCode::OK, "{what}: {}", page.body);
+        assert_eq!(
+            page.text_of("dashboard-email").as_deref(),
+            Some("alice@example.com"),
+            "{what}"
+        );
+    }
+
+    // Two `Cookie` headers (as HTTP/2 sends them): a planted value in the
+    // first, another app's non-ASCII cookie and the genuine value in the second.
+    let planted = format!("{SESSION_COOKIE}={foreign}");
+    let genuine = [
+        b"lang=\xe6\x97\xa5\xe6\x9c\xac; ".as_slice(),
+        format!("{SESSION_COOKIE}={valid}").as_bytes(),
+    ]
+    .concat();
+    let page =
+        get_with_cookie_headers(&server, "/dashboard", &[planted.as_bytes(), &genuine]).await;
+    assert_signed_in_as(&page, "alice@example.com");
+
+    // The first value that verifies counts: a sibling planting a genuine
+    // session of its own (mallory's) ahead of alice's gets mallory's
+    // session, as it could by replacing the cookie outright; what it can no
+    // longer do is sign alice out by planting junk. (In prod without
+    // `COOKIE_DOMAIN` the `__Host-` names keep siblings out altogether:
+    // `prod_without_a_cookie_domain_names_cookies_host_prefixed`.)
+    let mallory = signed_in(&server, "mallory@example.com", false).await;
+    let theirs = mallory.cookie(SESSION_COOKIE).unwrap();
+    let page = get_with_cookie_header(
+        &server,
+        "/dashboard",
+        format!("{SESSION_COOKIE}={theirs}; {SESSION_COOKIE}={valid}").as_bytes(),
+    )
+    .await;
+    assert_signed_in_as(&page, "mallory@example.com");
+}
+
+/// Issue 13, item 10: in prod without `COOKIE_DOMAIN` the cookies are named
+/// `__Host-sigra_session`, `__Host-sigra_remember_me` (and
+/// `__Host-sigra_mfa_trust`): Secure, `Path=/`, no `Domain`, so a browser
+/// takes them from this host only. A value under the plain name (all a
+/// sibling host could plant) is not read.
+pub(crate) async fn prod_without_a_cookie_domain_names_cookies_host_prefixed(backend: Backend) {
+    const HOST_SESSION: &str = "__Host-sigra_session";
+    const HOST_REMEMBER: &str = "__Host-sigra_remember_me";
+    let server = spawn_server(backend, |_| {
+        Config::builder(Environment::Prod)
+            .secret_key_base(SecretKeyBase::new(b"prod-secret-key-base-".repeat(4)).unwrap())
+            .public_url("https://app.example.com")
+    })
+    .await;
+    seed_user(&server, "alice@example.com").await;
+    let mut client = server.client();
+    let form = client.get("/users/log-in").await;
+    let answer = client.log_in("alice@example.com", PASSWORD, true).await;
+    answer.assert_redirect("/");
+    let mut seen: Vec<SetCookie> = form.set_cookies();
+    seen.extend(answer.set_cookies());
+    let names: Vec<&str> = seen.iter().map(|c| c.name.as_str()).collect();
+    assert!(names.contains(&HOST_SESSION), "{names:?}");
+    assert!(names.contains(&HOST_REMEMBER), "{names:?}");
+    for cookie in &seen {
+        assert!(cookie.name.starts_with("__Host-"), "{}", cookie.raw);
+        assert!(cookie.has_flag("Secure"), "{}", cookie.raw);
+        assert_eq!(cookie.attribute("Path"), Some("/"), "{}", cookie.raw);
+        assert_eq!(cookie.attribute("Domain"), None, "{}", cookie.raw);
+    }
+    let session = client.cookie(HOST_SESSION).unwrap().to_owned();
+    let remember = client.cookie(HOST_REMEMBER).unwrap().to_owned();
+    assert_signed_in_as(&client.get("/dashboard").await, "alice@example.com");
+    let mut restarted = Client::with_cookies(&server, &[(HOST_REMEMBER, &remember)]);
+    assert_signed_in_as(&restarted.get("/dashboard").await, "alice@example.com");
+
+    // The same values under the plain names, as a sibling would plant them: nobody.
+    for (name, value) in [(SESSION_COOKIE, &session), (REMEMBER_ME_COOKIE, &remember)] {
+        assert_anonymous(
+            &server,
+            &format!("{name} in prod without COOKIE_DOMAIN"),
+            format!("{name}={value}").as_bytes(),
+        )
+        .await;
     }
 }

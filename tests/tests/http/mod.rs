@@ -32,6 +32,7 @@ mod cookies;
 mod csrf;
 mod email;
 mod fixtures;
+mod headers;
 mod health;
 mod log_in;
 mod mfa;
@@ -83,6 +84,12 @@ http_tests! {
         hostile_input_is_escaped_where_the_pages_echo_it,
         the_log_in_page_links_to_password_reset,
     ],
+    headers: [
+        prod_over_https_sends_hsts_on_every_answer,
+        hsts_follows_sigra_hsts_and_an_empty_value_turns_it_off,
+        pages_with_a_csrf_token_are_no_store_on_every_answer,
+        dev_mailbox_answers_only_a_loopback_host,
+    ],
     registration: [
         registration_logs_the_user_in_and_redirects_home,
         invalid_registrations_are_422_and_store_nothing,
@@ -110,6 +117,8 @@ http_tests! {
         tampered_and_garbage_session_cookies_read_as_anonymous,
         tampered_and_garbage_remember_me_cookies_read_as_anonymous,
         prod_cookies_are_secure_http_only_lax_and_carry_the_domain,
+        duplicate_and_non_ascii_cookies_keep_the_user_signed_in,
+        prod_without_a_cookie_domain_names_cookies_host_prefixed,
     ],
     csrf: [
         post_without_csrf_token_is_403_and_changes_nothing,

@@ -7,7 +7,7 @@ use super::environment::Environment;
 use super::error::{ConfigError, ConfigErrors, ConfigWarning};
 use super::table::Variable;
 use super::variables::{
-    Config, ConfigBuilder, ENV_VARS, SECRET_KEY_BASE, SECRET_KEY_BASE_OLD, SIGRA_ENV,
+    Config, ConfigBuilder, ENV_VARS, HSTS, SECRET_KEY_BASE, SECRET_KEY_BASE_OLD, SIGRA_ENV,
 };
 
 /// What an application that reads variables of its own tells
@@ -57,7 +57,8 @@ impl Config {
     /// Builds the configuration from a map of environment variables (see
     /// [`ENV_VARS`]), without touching the process environment.
     ///
-    /// An empty value counts as unset. `SIGRA_ENV` defaults to `dev`; when
+    /// An empty value counts as unset, except in `SIGRA_HSTS`, where it
+    /// turns the header off. `SIGRA_ENV` defaults to `dev`; when
     /// it is invalid, the rest is validated with the strict prod rules so
     /// that every problem shows. Parsing problems and validation problems
     /// (the same checks as [`ConfigBuilder::build`]) are returned together.
@@ -118,6 +119,8 @@ impl Config {
 
 /// The value of `name` in `vars`, or `None` when unset or blank. Trimmed,
 /// except for the secrets, whose bytes are used exactly as given.
+/// `SIGRA_HSTS` is the exception to blank meaning unset: set but empty, it
+/// turns the header off.
 fn value<'a>(vars: &'a HashMap<String, String>, name: &str) -> Option<&'a str> {
     let value = vars.get(name)?;
     let value = if [SECRET_KEY_BASE, SECRET_KEY_BASE_OLD].contains(&name) {
@@ -125,7 +128,7 @@ fn value<'a>(vars: &'a HashMap<String, String>, name: &str) -> Option<&'a str> {
     } else {
         value.trim()
     };
-    (!value.is_empty()).then_some(value)
+    (!value.is_empty() || name == HSTS).then_some(value)
 }
 
 /// The static name of a known variable: one of [`ENV_VARS`] or of `host_vars`.

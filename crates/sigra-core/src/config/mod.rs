@@ -73,12 +73,12 @@ pub use env::EnvOptions;
 pub use environment::{Environment, ParseEnvironmentError};
 pub use error::{ConfigError, ConfigErrorKind, ConfigErrors, ConfigWarning, SUBDOMAIN_GUIDE};
 pub use redact::redacted_url;
-pub use rules::MAX_BACKUP_CODES;
+pub use rules::{MAX_BACKUP_CODES, MIN_HSTS_MAX_AGE};
 pub use table::Variable;
 pub use variables::{
-    AccountSettings, Config, ConfigBuilder, ENV_VARS, EmailTokenSettings, EndpointSettings,
-    MfaSettings, PasswordSettings, RetentionSettings, SecretSettings, SessionCacheSettings,
-    SessionSettings,
+    AccountSettings, Config, ConfigBuilder, DEFAULT_HSTS, ENV_VARS, EmailTokenSettings,
+    EndpointSettings, MfaSettings, PasswordSettings, RetentionSettings, SecretSettings,
+    SessionCacheSettings, SessionSettings,
 };
 
 pub use crate::duration::{MAX_DURATION, ParseDurationError, format_duration, parse_duration};

@@ -19,6 +19,11 @@ use crate::rate_limit::RateLimit;
 const ENCRYPTION_KEY_EXPECTED: &str = "expected base64 of exactly 32 bytes, e.g. from `sigra gen-key` or \
      `openssl rand -base64 32`";
 
+/// A `SIGRA_HSTS` value, trimmed; an empty one turns the header off (`None`).
+pub(crate) fn hsts(value: &str) -> Option<String> {
+    Some(value.trim().to_owned()).filter(|v| !v.is_empty())
+}
+
 /// A duration such as `30m` (see [`parse_duration`]).
 pub fn duration(value: &str) -> Result<Duration, String> {
     parse_duration(value).map_err(|e| e.to_string())

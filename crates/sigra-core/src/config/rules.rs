@@ -4,10 +4,15 @@ use url::Url;
 
 use super::environment::Environment;
 use super::error::{ConfigError, ConfigWarning};
+use crate::duration::DAY_SECS;
 use crate::keys::{MIN_SECRET_KEY_BASE_LEN, SecretKeyBase};
 
 /// The most backup codes [`MfaSettings::backup_code_count`](super::MfaSettings::backup_code_count) may ask for.
 pub const MAX_BACKUP_CODES: usize = 100;
+
+/// The shortest `max-age` `SIGRA_HSTS` accepts (180 days), except `0`,
+/// which tells browsers to forget the policy.
+pub const MIN_HSTS_MAX_AGE: u64 = 180 * DAY_SECS;
 
 /// What validation has found so far, and what the defaults depend on.
 #[derive(Debug)]
@@ -112,7 +117,8 @@ pub(crate) mod check {
     use crate::duration::{DURATION_EXPECTED, MAX_DURATION, format_duration, quoted};
     use crate::rate_limit::RateLimit;
 
-    use super::MAX_BACKUP_CODES;
+    use super::super::variables::DEFAULT_HSTS;
+    use super::{MAX_BACKUP_CODES, MIN_HSTS_MAX_AGE};
 
     /// No rule of its own.
     pub(crate) fn none<T>(_: &T) -> Result<(), String> {
@@ -197,5 +203,48 @@ pub(crate) mod check {
             ));
         }
         Ok(())
+    }
+
+    /// A `SIGRA_HSTS` value (when not turned off): visible ASCII and spaces,
+    /// `;`-separated directives, one `max-age` of at least
+    /// [`MIN_HSTS_MAX_AGE`] seconds (or 0).
+    pub(crate) fn hsts(value: &Option<String>) -> Result<(), String> {
+        let Some(value) = value else {
+            return Ok(());
+        };
+        if !value.bytes().all(|b| b == b' ' || b.is_ascii_graphic()) {
+            return Err("expected visible ASCII characters only".to_owned());
+        }
+        let mut max_age = None;
+        for directive in value.split(';').map(str::trim) {
+            let Some((name, age)) = directive.split_once('=') else {
+                continue;
+            };
+            if name.trim().eq_ignore_ascii_case("max-age") {
+                let age = age.trim().trim_matches('"');
+                match (max_age, age.parse::<u64>()) {
+                    (None, Ok(age)) => max_age = Some(age),
+                    (Some(_), _) => {
+                        return Err("expected one max-age directive, got several".to_owned());
+                    }
+                    (None, Err(_)) => {
+                        return Err(format!(
+                            "expected max-age in whole seconds, got {}",
+                            quoted(age)
+                        ));
+                    }
+                }
+            }
+        }
+        match max_age {
+            None => Err(format!(
+                "expected a max-age directive, e.g. {DEFAULT_HSTS:?} (an empty value turns the header off)"
+            )),
+            Some(age) if age != 0 && age < MIN_HSTS_MAX_AGE => Err(format!(
+                "expected max-age of at least {MIN_HSTS_MAX_AGE} seconds (180 days), got {age}; \
+                 0 withdraws the policy, an empty value sends no header"
+            )),
+            Some(_) => Ok(()),
+        }
     }
 }

@@ -72,7 +72,8 @@ macro_rules! settings {
         /// the configuration guide and of [`ConfigErrors`](super::ConfigErrors):
         /// name, default as the guide prints it, and one-line meaning.
         ///
-        /// An empty value counts as unset. Surrounding whitespace is ignored,
+        /// An empty value counts as unset, except in `SIGRA_HSTS`, where it
+        /// turns the header off. Surrounding whitespace is ignored,
         /// except in `SECRET_KEY_BASE` and `SECRET_KEY_BASE_OLD`, whose bytes
         /// are used as they are.
         pub const ENV_VARS: &[Variable] = &[

@@ -146,7 +146,12 @@ fn an_empty_environment_gives_the_builder_defaults() {
 
 #[test]
 fn empty_and_blank_values_count_as_unset() {
-    let mut pairs: Vec<(&str, &str)> = ENV_VARS.iter().map(|v| (v.name, "")).collect();
+    // Except `SIGRA_HSTS`, where an empty value turns the header off (`hsts_rules`).
+    let mut pairs: Vec<(&str, &str)> = ENV_VARS
+        .iter()
+        .filter(|v| v.name != HSTS)
+        .map(|v| (v.name, ""))
+        .collect();
     let empty = ok(&pairs);
     let defaults = Config::builder(Environment::Dev).build().unwrap();
     assert_eq!(format!("{empty:?}"), format!("{defaults:?}"));
@@ -322,6 +327,9 @@ fn sample(name: &str) -> (Vec<(&'static str, String)>, Check) {
         }),
         AUDIT_RETENTION => (one(AUDIT_RETENTION, "365d"), |c| {
             c.retention.audit_retention == Some(days(365))
+        }),
+        HSTS => (one(HSTS, " max-age=31536000; preload "), |c| {
+            c.endpoints.hsts.as_deref() == Some("max-age=31536000; preload")
         }),
         other => panic!("no sample for {other}: add one to `sample` in config.rs tests"),
     }
@@ -844,6 +852,48 @@ fn audit_retention_accepts_keep() {
         ok(&[(AUDIT_RETENTION, "90d")]).retention.audit_retention,
         Some(days(90))
     );
+}
+
+#[test]
+fn hsts_rules() {
+    assert_eq!(
+        Config::builder(Environment::Test)
+            .build()
+            .unwrap()
+            .endpoints
+            .hsts
+            .as_deref(),
+        Some(DEFAULT_HSTS)
+    );
+    assert_eq!(ok(&[(HSTS, "")]).endpoints.hsts, None, "empty turns it off");
+    assert_eq!(ok(&[(HSTS, "  ")]).endpoints.hsts, None);
+    assert_eq!(
+        Config::builder(Environment::Test)
+            .hsts(" ")
+            .build()
+            .unwrap()
+            .endpoints
+            .hsts,
+        None,
+        "a blank value given to the builder turns it off too"
+    );
+    for good in [
+        "max-age=15552000",
+        "max-age=0",
+        "includeSubDomains; MAX-AGE=\"63072000\"; preload",
+    ] {
+        assert_eq!(ok(&[(HSTS, good)]).endpoints.hsts.as_deref(), Some(good));
+    }
+    for bad in [
+        "max-age=15551999",
+        "max-age=86400; includeSubDomains",
+        "includeSubDomains",
+        "max-age=soon",
+        "max-age=63072000; max-age=1",
+        "max-age=63072000\u{7}",
+    ] {
+        only_problem(&err(&[(HSTS, bad)]), HSTS);
+    }
 }
 
 #[test]

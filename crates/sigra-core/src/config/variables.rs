@@ -23,6 +23,9 @@ use crate::encryption::EncryptionKey;
 use crate::keys::SecretKeyBase;
 use crate::rate_limit::{RateLimit, RateLimits};
 
+/// The default `SIGRA_HSTS`: two years, subdomains included.
+pub const DEFAULT_HSTS: &str = "max-age=63072000; includeSubDomains";
+
 /// `SIGRA_ENV`, read before every other variable (it decides the defaults).
 pub(crate) const SIGRA_ENV: &str = "SIGRA_ENV";
 
@@ -113,6 +116,17 @@ settings! {
                 Ok(proxies.into_iter().map(|net| net.trunc()).collect())
             },
             check: check::none,
+        }
+        /// `SIGRA_HSTS`: the `Strict-Transport-Security` value, sent in prod
+        /// when `PUBLIC_URL` is https (default [`DEFAULT_HSTS`]); `None` when
+        /// turned off with an empty value.
+        hsts as hsts: Option<String> {
+            var: HSTS = "SIGRA_HSTS",
+            doc: "the `Strict-Transport-Security` header sent on every answer in prod when PUBLIC_URL is https; `max-age` at least 180 days (15552000), or `0` to make browsers forget the policy; an empty value sends no header",
+            default: value(Some(DEFAULT_HSTS.to_owned())), shown: "max-age=63072000; includeSubDomains",
+            read: |v: &str| Ok::<_, String>(parse::hsts(v)),
+            set: |value: impl Into<String>| Ok(parse::hsts(&value.into())),
+            check: check::hsts,
         }
     }
 

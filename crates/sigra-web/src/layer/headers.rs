@@ -3,9 +3,16 @@
 use axum::response::Response;
 use http::header::{self, HeaderValue};
 
-/// Security headers on every response; `no-store` when the page is personal.
-pub(super) fn secure_headers(mut response: Response, private: bool) -> Response {
+use crate::sigra::Sigra;
+
+/// Security headers on every response; `no-store` when the page is
+/// personal; `Strict-Transport-Security` when [`Sigra::hsts`] says so (in
+/// prod with an https `PUBLIC_URL`, unless `SIGRA_HSTS` is empty).
+pub(super) fn secure_headers(sigra: &Sigra, mut response: Response, private: bool) -> Response {
     let headers = response.headers_mut();
+    if let Some(hsts) = sigra.hsts() {
+        headers.insert(header::STRICT_TRANSPORT_SECURITY, hsts.clone());
+    }
     let defaults: [(header::HeaderName, &'static str); 5] = [
         (
             header::CONTENT_SECURITY_POLICY,

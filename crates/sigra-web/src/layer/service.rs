@@ -75,7 +75,7 @@ where
         Box::pin(async move {
             let (request, state) = match prepare(&sigra, request).await {
                 Ok(prepared) => prepared,
-                Err(response) => return Ok(secure_headers(response, true)),
+                Err(response) => return Ok(secure_headers(&sigra, response, true)),
             };
             let response = inner.call(request).await?;
             Ok(finish(&state, response))
@@ -124,5 +124,5 @@ async fn prepare(
 /// The way out: the cookies the request's changes call for, and the security headers.
 fn finish(state: &RequestState, mut response: Response) -> Response {
     let personal = response_cookies::write(state, &mut response);
-    secure_headers(response, personal)
+    secure_headers(&state.sigra, response, personal)
 }
