@@ -36,6 +36,10 @@ const CONNECTIONS: &str = "64";
 const THREADS: &str = "2";
 const DURATION: &str = "10s";
 /// A fixed secret for the benchmark server (never used elsewhere).
+/// The session cookie's name. The bench servers run with `SIGRA_ENV=dev`,
+/// where Sigra keeps the plain names; in prod without `COOKIE_DOMAIN` it
+/// would be `__Host-sigra_session` (`sigra_core::cookie::cookie_name`).
+pub(crate) const SESSION_COOKIE: &str = "_sigra_session";
 const BENCH_SECRET: &str = "bench-secret-bench-secret-bench-secret-bench-secret-bench-secret-0001";
 /// Trials of the cross-node revocation delay, per variant.
 const TRIALS: usize = 200;
@@ -121,7 +125,7 @@ fn curl(args: &[&str]) -> Result<String> {
 }
 
 /// Registers a user through the real form, opens the page it redirects to,
-/// and returns the `_sigra_session` cookie value the browser then holds.
+/// and returns the [`SESSION_COOKIE`] value the browser then holds.
 fn signed_in_cookie(base: &str, jar: &Path) -> Result<String> {
     let jar = jar.to_str().ok_or("non-UTF-8 temp path")?;
     let page = curl(&["-c", jar, "-b", jar, &format!("{base}/users/register")])?;
@@ -162,9 +166,9 @@ fn signed_in_cookie(base: &str, jar: &Path) -> Result<String> {
         .lines()
         .find_map(|line| {
             let fields: Vec<&str> = line.split('\t').collect();
-            (fields.len() == 7 && fields[5] == "_sigra_session").then(|| fields[6].to_owned())
+            (fields.len() == 7 && fields[5] == SESSION_COOKIE).then(|| fields[6].to_owned())
         })
-        .ok_or_else(|| "no _sigra_session cookie after registration".to_owned())
+        .ok_or_else(|| format!("no {SESSION_COOKIE} cookie after registration"))
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -190,7 +194,7 @@ fn parse_latency_ms(text: &str) -> Option<f64> {
 /// The HTTP benchmark's run: the standard load shape, with the signed-in
 /// session cookie when given.
 fn wrk(url: &str, session_cookie: Option<&str>) -> Result<Load> {
-    let cookie = session_cookie.map(|c| format!("_sigra_session={c}"));
+    let cookie = session_cookie.map(|c| format!("{SESSION_COOKIE}={c}"));
     wrk_with(url, cookie.as_deref(), CONNECTIONS, DURATION)
 }
 
@@ -510,7 +514,7 @@ fn throughput(
         } else {
             let jar = log_in(port)?;
             jar.0
-                .get("_sigra_session")
+                .get(SESSION_COOKIE)
                 .cloned()
                 .ok_or("no session cookie after log-in")?
         };

@@ -28,8 +28,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use super::{
-    EMAIL, Jar, Load, PASSWORD, Server, THREADS, csrf_of, form_encode, free_port, fresh_database,
-    log_in, need, pause, postgres_database, request, signed_in_cookie, start,
+    EMAIL, Jar, Load, PASSWORD, SESSION_COOKIE, Server, THREADS, csrf_of, form_encode, free_port,
+    fresh_database, log_in, need, pause, postgres_database, request, signed_in_cookie, start,
 };
 use crate::{POSTGRES_URL, Result, step, wait_for, workspace_root};
 
@@ -190,14 +190,14 @@ fn start_target(
             )?;
             // The user exists after the first start on this database.
             let cookie = match log_in(port) {
-                Ok(jar) => jar.0.get("_sigra_session").cloned(),
+                Ok(jar) => jar.0.get(SESSION_COOKIE).cloned(),
                 Err(_) => None,
             };
             let cookie = match cookie {
                 Some(c) => c,
                 None => signed_in_cookie(&base, &work.join(format!("jar-{port}.txt")))?,
             };
-            (server, Some(format!("_sigra_session={cookie}")))
+            (server, Some(format!("{SESSION_COOKIE}={cookie}")))
         }
         Stack::Peer => {
             let server = start_peer(&bins.peer, Some(peer_url), port, &log)?;
@@ -501,7 +501,7 @@ fn flood(bins: &Binaries, work: &Path, seconds: u64) -> Result<String> {
         let pid = server.0.id();
         let mut probe_jar = Jar::default();
         probe_jar.0.insert(
-            "_sigra_session".to_owned(),
+            SESSION_COOKIE.to_owned(),
             signed_in_cookie(&base, &work.join(format!("jar-{port}.txt")))?,
         );
         // Single log-in time, unloaded: the median of 20 sequential log-ins.
