@@ -43,8 +43,8 @@ async fn sample(server: &TestServer) -> Vec<(String, Page)> {
 }
 
 pub(crate) async fn prod_over_https_sends_hsts_on_every_answer(backend: Backend) {
-    let server = prod(backend, "https://app.example.com").await;
-    for (what, page) in sample(&server).await {
+    let https = prod(backend, "https://app.example.com").await;
+    for (what, page) in sample(&https).await {
         assert_eq!(
             page.header("strict-transport-security"),
             Some(DEFAULT_HSTS),
