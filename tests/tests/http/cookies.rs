@@ -46,15 +46,7 @@ fn foreign_ring() -> KeyRing {
 
 /// Sends `GET path` from a fresh client with exactly this `Cookie` header (raw bytes allowed).
 async fn get_with_cookie_header(server: &TestServer, path: &str, cookie: &[u8]) -> Page {
-    let mut headers = HeaderMap::new();
-    headers.insert(
-        "cookie",
-        HeaderValue::from_bytes(cookie).expect("a header value the client can send"),
-    );
-    server
-        .client()
-        .request(Method::GET, path, headers, None)
-        .await
+    get_with_cookie_headers(server, path, &[cookie]).await
 }
 
 /// A request carrying `cookie` is anonymous: `/dashboard` redirects to log

@@ -12,12 +12,17 @@ use super::{PASSWORD, seed_user, server, signed_in};
 /// The default `SIGRA_HSTS`: two years, subdomains included.
 const DEFAULT_HSTS: &str = "max-age=63072000; includeSubDomains";
 
-async fn prod(backend: Backend, public_url: &str) -> TestServer {
-    let public_url = public_url.to_owned();
+/// A prod server on `https://app.example.com`, with `SIGRA_HSTS` set to `hsts` when given.
+async fn prod(backend: Backend, hsts: Option<&str>) -> TestServer {
+    let hsts = hsts.map(str::to_owned);
     spawn_server(backend, move |_| {
-        Config::builder(Environment::Prod)
+        let builder = Config::builder(Environment::Prod)
             .secret_key_base(SecretKeyBase::new(b"prod-secret-key-base-".repeat(4)).unwrap())
-            .public_url(public_url)
+            .public_url("https://app.example.com");
+        match hsts {
+            Some(value) => builder.hsts(value),
+            None => builder,
+        }
     })
     .await
 }
@@ -43,7 +48,7 @@ async fn sample(server: &TestServer) -> Vec<(String, Page)> {
 }
 
 pub(crate) async fn prod_over_https_sends_hsts_on_every_answer(backend: Backend) {
-    let https = prod(backend, "https://app.example.com").await;
+    let https = prod(backend, None).await;
     for (what, page) in sample(&https).await {
         assert_eq!(
             page.header("strict-transport-security"),
@@ -51,8 +56,8 @@ pub(crate) async fn prod_over_https_sends_hsts_on_every_answer(backend: Backend)
             "{what}"
         );
     }
-    // Not over http, and not outside prod: a browser would pin a site that
-    // cannot answer on https.
+    // Not outside prod, where PUBLIC_URL may be plain http: a browser would
+    // pin a site that cannot answer on https.
     let test = server(backend).await;
     for (what, page) in sample(&test).await {
         assert_eq!(page.header("strict-transport-security"), None, "{what}");
@@ -60,25 +65,17 @@ pub(crate) async fn prod_over_https_sends_hsts_on_every_answer(backend: Backend)
 }
 
 pub(crate) async fn hsts_follows_sigra_hsts_and_an_empty_value_turns_it_off(backend: Backend) {
-    let custom = spawn_server(backend, |_| {
-        Config::builder(Environment::Prod)
-            .secret_key_base(SecretKeyBase::new(b"prod-secret-key-base-".repeat(4)).unwrap())
-            .public_url("https://app.example.com")
-            .hsts("max-age=31536000; includeSubDomains; preload")
-    })
+    let custom = prod(
+        backend,
+        Some("max-age=31536000; includeSubDomains; preload"),
+    )
     .await;
     let page = custom.client().get("/").await;
     assert_eq!(
         page.header("strict-transport-security"),
         Some("max-age=31536000; includeSubDomains; preload")
     );
-    let off = spawn_server(backend, |_| {
-        Config::builder(Environment::Prod)
-            .secret_key_base(SecretKeyBase::new(b"prod-secret-key-base-".repeat(4)).unwrap())
-            .public_url("https://app.example.com")
-            .hsts("")
-    })
-    .await;
+    let off = prod(backend, Some("")).await;
     for (what, page) in sample(&off).await {
         assert_eq!(page.header("strict-transport-security"), None, "{what}");
     }
