@@ -11,7 +11,10 @@ use crate::sigra::Sigra;
 pub(super) fn secure_headers(sigra: &Sigra, mut response: Response, private: bool) -> Response {
     let headers = response.headers_mut();
     if let Some(hsts) = sigra.hsts() {
-        headers.insert(header::STRICT_TRANSPORT_SECURITY, hsts.clone());
+        // An app that sets its own on a route keeps it, as with the defaults below.
+        if !headers.contains_key(header::STRICT_TRANSPORT_SECURITY) {
+            headers.insert(header::STRICT_TRANSPORT_SECURITY, hsts.clone());
+        }
     }
     let defaults: [(header::HeaderName, &'static str); 5] = [
         (
