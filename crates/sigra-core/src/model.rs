@@ -29,8 +29,16 @@ pub struct User {
     pub confirmed_at: Option<DateTime<Utc>>,
     /// Whether TOTP MFA is enabled.
     pub mfa_enabled: bool,
-    /// Incremented to revoke every "trust this browser" cookie at once.
+    /// Incremented to revoke every "trust this browser" cookie at once (and
+    /// with every password change, password reset and email change).
     pub mfa_trust_epoch: i64,
+    /// Incremented, in the same transaction, by every write that ends the
+    /// user's sessions wholesale (password change and reset, email change,
+    /// log-out-everywhere, scheduled deletion). A session is inserted only
+    /// while it still holds the value read when the password was checked
+    /// (see [`crate::store::SessionStore::insert_session`]), so a log-in in
+    /// progress cannot outlive such a write.
+    pub session_epoch: i64,
     /// Consecutive failed log-ins since the last success or lock expiry.
     pub failed_login_count: i32,
     /// Log-ins are refused until then.
@@ -58,6 +66,7 @@ impl User {
             confirmed_at: None,
             mfa_enabled: false,
             mfa_trust_epoch: 0,
+            session_epoch: 0,
             failed_login_count: 0,
             locked_until: None,
             created_at: now,

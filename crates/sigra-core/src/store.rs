@@ -92,9 +92,12 @@ pub trait UserStore: Send + Sync + Debug {
         now: DateTime<Utc>,
     ) -> StoreResult<bool>;
 
-    /// Atomically: sets the new password hash, deletes every session of the
+    /// Atomically: sets the new password hash, increments `mfa_trust_epoch`
+    /// (every "trust this browser" cookie dies) and `session_epoch` (a log-in
+    /// in progress cannot insert its session), deletes every session of the
     /// user except `keep` (if given), and deletes every email token of the
-    /// user. Returns the number of sessions deleted.
+    /// user. [`StoreError::NotFound`] for an unknown user. Returns the number
+    /// of sessions deleted. Used for both a password change and a reset.
     async fn change_password(
         &self,
         id: UserId,
@@ -103,9 +106,13 @@ pub trait UserStore: Send + Sync + Debug {
         now: DateTime<Utc>,
     ) -> StoreResult<u64>;
 
-    /// Atomically records one failed log-in: when a previous lock has expired
-    /// the count restarts at 1; when the count reaches `threshold` the user is
-    /// locked until `now + lock_for`. Concurrent failures are all counted.
+    /// Atomically counts one log-in attempt toward the lock: when a previous
+    /// lock has expired the count restarts at 1; when the count reaches
+    /// `threshold` the user is locked until `now + lock_for` (a lock that
+    /// still holds is kept as it is). Concurrent attempts are all counted,
+    /// each seeing its own count. The service counts an attempt **before**
+    /// it checks the password (see `Auth::authenticate`), so this is also
+    /// the atomic "may this attempt be checked at all" decision.
     async fn record_login_failure(
         &self,
         id: UserId,
@@ -126,15 +133,17 @@ pub trait UserStore: Send + Sync + Debug {
     async fn confirm_email(&self, id: UserId, now: DateTime<Utc>) -> StoreResult<bool>;
 
     /// Atomically: sets the (normalised) new email, marks it confirmed at
-    /// `now`, deletes every session and every email token of the user.
+    /// `now`, increments `mfa_trust_epoch` and `session_epoch`, deletes every
+    /// session and every email token of the user.
     /// [`StoreError::DuplicateEmail`] when another live account has it (and
     /// then nothing changes); [`StoreError::NotFound`] for an unknown user.
     /// Returns the number of sessions deleted.
     async fn change_email(&self, id: UserId, email: &str, now: DateTime<Utc>) -> StoreResult<u64>;
 
-    /// Atomically: sets `deletion_scheduled_at = at`, deletes every session
-    /// and every email token of the user. [`StoreError::NotFound`] for an
-    /// unknown user. Returns the number of sessions deleted.
+    /// Atomically: sets `deletion_scheduled_at = at`, increments
+    /// `session_epoch`, deletes every session and every email token of the
+    /// user. [`StoreError::NotFound`] for an unknown user. Returns the number
+    /// of sessions deleted.
     async fn schedule_deletion(
         &self,
         id: UserId,
@@ -154,8 +163,16 @@ pub trait UserStore: Send + Sync + Debug {
 /// Sessions (`user_sessions`).
 #[async_trait]
 pub trait SessionStore: Send + Sync + Debug {
-    /// Inserts a session row; a duplicate token hash is [`StoreError::DuplicateToken`].
-    async fn insert_session(&self, session: &Session) -> StoreResult<()>;
+    /// Inserts a session row only if its user's `session_epoch` is still
+    /// `session_epoch` (the value read when the password was checked), in
+    /// one statement: returns `false` and inserts nothing when it changed
+    /// or the user does not exist. A concurrent write that increments the
+    /// epoch and deletes the user's sessions (password change or reset,
+    /// email change, log-out-everywhere, scheduled deletion) either deletes
+    /// this row or makes this insert fail: a log-in in progress never
+    /// outlives it. A duplicate token hash is [`StoreError::DuplicateToken`].
+    /// Checked by the conformance suite (`sessions::insert_session_*`).
+    async fn insert_session(&self, session: &Session, session_epoch: i64) -> StoreResult<bool>;
 
     /// The session with this token hash and its user, in **one** indexed
     /// query (a join): this is the per-request hot path.
@@ -170,9 +187,10 @@ pub trait SessionStore: Send + Sync + Debug {
     /// Deletes the session with this token hash, returning its owner if it existed.
     async fn delete_session_by_hash(&self, hash: &TokenHash) -> StoreResult<Option<UserId>>;
 
-    /// Deletes every session of `user` except the one with hash `keep`, in one
-    /// statement. Once it returns, no deleted session is returned by
-    /// [`SessionStore::session_with_user`]. Returns the number deleted.
+    /// Deletes every session of `user` except the one with hash `keep`, and
+    /// increments the user's `session_epoch` first, in one transaction (see
+    /// [`SessionStore::insert_session`]). Once it returns, no deleted session
+    /// is returned by [`SessionStore::session_with_user`]. Returns the number deleted.
     async fn delete_user_sessions(&self, user: UserId, keep: Option<TokenHash>)
     -> StoreResult<u64>;
 

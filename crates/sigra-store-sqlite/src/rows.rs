@@ -26,7 +26,8 @@ macro_rules! user_columns {
     () => {
         "u.id AS u_id, u.email AS u_email, u.password_hash AS u_password_hash, \
          u.confirmed_at AS u_confirmed_at, u.mfa_enabled AS u_mfa_enabled, \
-         u.mfa_trust_epoch AS u_mfa_trust_epoch, u.failed_login_count AS u_failed_login_count, \
+         u.mfa_trust_epoch AS u_mfa_trust_epoch, u.session_epoch AS u_session_epoch, \
+         u.failed_login_count AS u_failed_login_count, \
          u.locked_until AS u_locked_until, u.created_at AS u_created_at, \
          u.updated_at AS u_updated_at, u.deletion_scheduled_at AS u_deletion_scheduled_at"
     };
@@ -115,6 +116,7 @@ pub(crate) fn user_from_row(row: &SqliteRow) -> StoreResult<User> {
         confirmed_at: opt_time(row, "u_confirmed_at")?,
         mfa_enabled: get(row, "u_mfa_enabled")?,
         mfa_trust_epoch: get(row, "u_mfa_trust_epoch")?,
+        session_epoch: get(row, "u_session_epoch")?,
         failed_login_count: get(row, "u_failed_login_count")?,
         locked_until: opt_time(row, "u_locked_until")?,
         created_at: time(row, "u_created_at")?,

@@ -14,10 +14,15 @@ use crate::rows::{session_columns, session_from_row, user_columns, user_from_row
 
 #[async_trait]
 impl SessionStore for PostgresStore {
-    async fn insert_session(&self, session: &Session) -> StoreResult<()> {
-        sqlx::query(
+    async fn insert_session(&self, session: &Session, session_epoch: i64) -> StoreResult<bool> {
+        // FOR SHARE waits for a transaction that is changing the user row
+        // (password change, log-out-everywhere, …) and then re-reads the
+        // epoch; one that starts after us waits for this insert, and its
+        // DELETE of the user's sessions (a later statement) sees the row.
+        let done = sqlx::query(
             "INSERT INTO user_sessions (id, user_id, token_hash, kind, created_at, last_active_at, sudo_at, ip, user_agent) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+             SELECT $1, u.id, $3, $4, $5, $6, $7, $8, $9 FROM users u \
+             WHERE u.id = $2 AND u.session_epoch = $10 FOR SHARE",
         )
         .bind(session.id.as_uuid())
         .bind(session.user_id.as_uuid())
@@ -28,6 +33,7 @@ impl SessionStore for PostgresStore {
         .bind(session.sudo_at)
         .bind(session.ip.as_deref())
         .bind(session.user_agent.as_deref())
+        .bind(session_epoch)
         .execute(self.pool())
         .await
         .map_err(|e| {
@@ -37,7 +43,7 @@ impl SessionStore for PostgresStore {
                 backend(e)
             }
         })?;
-        Ok(())
+        Ok(done.rows_affected() == 1)
     }
 
     async fn session_with_user(&self, hash: &TokenHash) -> StoreResult<Option<(Session, User)>> {
@@ -96,14 +102,24 @@ impl SessionStore for PostgresStore {
         user: UserId,
         keep: Option<TokenHash>,
     ) -> StoreResult<u64> {
+        // The epoch first: it takes the user row's lock, so a log-in that
+        // checked the old epoch has either inserted its session already (and
+        // the DELETE below sees it) or will find the epoch changed.
+        let mut tx = self.write_tx().await?;
+        sqlx::query("UPDATE users SET session_epoch = session_epoch + 1 WHERE id = $1")
+            .bind(user.as_uuid())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
         let done = sqlx::query(
             "DELETE FROM user_sessions WHERE user_id = $1 AND ($2::bytea IS NULL OR token_hash <> $2)",
         )
         .bind(user.as_uuid())
         .bind(keep_bytes(keep))
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await
         .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
         Ok(done.rows_affected())
     }
 

@@ -36,8 +36,8 @@ impl UserStore for PostgresStore {
         let mut tx = self.write_tx().await?;
         sqlx::query(
             "INSERT INTO users (id, email, password_hash, confirmed_at, mfa_enabled, mfa_trust_epoch, \
-             failed_login_count, locked_until, created_at, updated_at, deletion_scheduled_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+             failed_login_count, locked_until, created_at, updated_at, deletion_scheduled_at, session_epoch) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         )
         .bind(user.id.as_uuid())
         .bind(&user.email)
@@ -50,6 +50,7 @@ impl UserStore for PostgresStore {
         .bind(user.created_at)
         .bind(user.updated_at)
         .bind(user.deletion_scheduled_at)
+        .bind(user.session_epoch)
         .execute(&mut *tx)
         .await
         .map_err(|e| {
@@ -114,8 +115,12 @@ impl UserStore for PostgresStore {
         now: DateTime<Utc>,
     ) -> StoreResult<u64> {
         let mut tx = self.write_tx().await?;
-        let updated =
-            sqlx::query("UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1")
+        // Both epochs move with the password: trust cookies and log-ins in
+        // progress die with it (see `User::session_epoch`).
+        let updated = sqlx::query(
+            "UPDATE users SET password_hash = $2, updated_at = $3, \
+             mfa_trust_epoch = mfa_trust_epoch + 1, session_epoch = session_epoch + 1 WHERE id = $1",
+        )
                 .bind(id.as_uuid())
                 .bind(hash.as_str())
                 .bind(now)
@@ -195,7 +200,8 @@ impl UserStore for PostgresStore {
     async fn change_email(&self, id: UserId, email: &str, now: DateTime<Utc>) -> StoreResult<u64> {
         let mut tx = self.write_tx().await?;
         let updated = sqlx::query(
-            "UPDATE users SET email = $2, confirmed_at = $3, updated_at = $3 WHERE id = $1",
+            "UPDATE users SET email = $2, confirmed_at = $3, updated_at = $3, \
+             mfa_trust_epoch = mfa_trust_epoch + 1, session_epoch = session_epoch + 1 WHERE id = $1",
         )
         .bind(id.as_uuid())
         .bind(email)
@@ -223,7 +229,8 @@ impl UserStore for PostgresStore {
     ) -> StoreResult<u64> {
         let mut tx = self.write_tx().await?;
         let updated = sqlx::query(
-            "UPDATE users SET deletion_scheduled_at = $2, updated_at = $3 WHERE id = $1",
+            "UPDATE users SET deletion_scheduled_at = $2, updated_at = $3, \
+             session_epoch = session_epoch + 1 WHERE id = $1",
         )
         .bind(id.as_uuid())
         .bind(at)

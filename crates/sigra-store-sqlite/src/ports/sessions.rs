@@ -16,10 +16,13 @@ use crate::rows::{
 
 #[async_trait]
 impl SessionStore for SqliteStore {
-    async fn insert_session(&self, session: &Session) -> StoreResult<()> {
-        sqlx::query(
+    async fn insert_session(&self, session: &Session, session_epoch: i64) -> StoreResult<bool> {
+        // One statement under the database's single write lock: the epoch
+        // check and the insert cannot be split by a revoking transaction.
+        let done = sqlx::query(
             "INSERT INTO user_sessions (id, user_id, token_hash, kind, created_at, last_active_at, sudo_at, ip, user_agent) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+             SELECT ?1, u.id, ?3, ?4, ?5, ?6, ?7, ?8, ?9 FROM users u \
+             WHERE u.id = ?2 AND u.session_epoch = ?10",
         )
         .bind(session.id.as_uuid())
         .bind(session.user_id.as_uuid())
@@ -30,6 +33,7 @@ impl SessionStore for SqliteStore {
         .bind(opt_micros(session.sudo_at))
         .bind(session.ip.as_deref())
         .bind(session.user_agent.as_deref())
+        .bind(session_epoch)
         .execute(self.pool())
         .await
         .map_err(|e| {
@@ -39,7 +43,7 @@ impl SessionStore for SqliteStore {
                 backend(e)
             }
         })?;
-        Ok(())
+        Ok(done.rows_affected() == 1)
     }
 
     async fn session_with_user(&self, hash: &TokenHash) -> StoreResult<Option<(Session, User)>> {
@@ -98,14 +102,24 @@ impl SessionStore for SqliteStore {
         user: UserId,
         keep: Option<TokenHash>,
     ) -> StoreResult<u64> {
+        // The epoch first: it takes the user row's lock, so a log-in that
+        // checked the old epoch has either inserted its session already (and
+        // the DELETE below sees it) or will find the epoch changed.
+        let mut tx = self.write_tx().await?;
+        sqlx::query("UPDATE users SET session_epoch = session_epoch + 1 WHERE id = ?1")
+            .bind(user.as_uuid())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
         let done = sqlx::query(
             "DELETE FROM user_sessions WHERE user_id = ?1 AND (?2 IS NULL OR token_hash <> ?2)",
         )
         .bind(user.as_uuid())
         .bind(keep_bytes(keep))
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await
         .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
         Ok(done.rows_affected())
     }
 
