@@ -64,7 +64,12 @@ async fn seed(store: &Arc<dyn Store>) -> Vec<RawToken> {
                         SessionMeta::default(),
                         now,
                     );
-                    store.insert_session(&session).await.unwrap();
+                    assert!(
+                        store
+                            .insert_session(&session, user.session_epoch)
+                            .await
+                            .unwrap()
+                    );
                     mine.push(token);
                 }
             }

@@ -110,7 +110,13 @@ pub async fn spawn_server(
     backend: Backend,
     customize: impl FnOnce(ConfigBuilder) -> ConfigBuilder,
 ) -> TestServer {
-    serve(fresh_store(backend).await, customize, Sigra::demo_app).await
+    serve(
+        fresh_store(backend).await,
+        customize,
+        Sigra::demo_app,
+        Hashing::default(),
+    )
+    .await
 }
 
 /// [`spawn_server`] serving the router `app` builds from the server's
@@ -124,7 +130,51 @@ pub async fn spawn_server_with_app(
     customize: impl FnOnce(ConfigBuilder) -> ConfigBuilder,
     app: impl FnOnce(&Sigra) -> axum::Router,
 ) -> TestServer {
-    serve(fresh_store(backend).await, customize, app).await
+    serve(
+        fresh_store(backend).await,
+        customize,
+        app,
+        Hashing::default(),
+    )
+    .await
+}
+
+/// [`spawn_server`] with another password hasher on a hashing pool of
+/// `threads` threads (e.g. [`crate::SlowVerifyHasher`], to widen a race window).
+///
+/// # Panics
+///
+/// As [`spawn_server`].
+pub async fn spawn_server_with_hasher(
+    backend: Backend,
+    hasher: Arc<dyn PasswordHasher>,
+    threads: usize,
+    customize: impl FnOnce(ConfigBuilder) -> ConfigBuilder,
+) -> TestServer {
+    let hashing = Hashing { hasher, threads };
+    serve(
+        fresh_store(backend).await,
+        customize,
+        Sigra::demo_app,
+        hashing,
+    )
+    .await
+}
+
+/// The hasher and hashing-pool size of a test server.
+struct Hashing {
+    hasher: Arc<dyn PasswordHasher>,
+    threads: usize,
+}
+
+impl Default for Hashing {
+    /// The cheap test hasher on two threads.
+    fn default() -> Self {
+        Self {
+            hasher: Arc::new(Argon2Hasher::for_tests()),
+            threads: 2,
+        }
+    }
 }
 
 /// Starts another node of `first`'s app: a second server with its own
@@ -171,13 +221,14 @@ pub async fn spawn_node(
             _database: None,
         }
     };
-    serve(store, customize, Sigra::demo_app).await
+    serve(store, customize, Sigra::demo_app, Hashing::default()).await
 }
 
 async fn serve(
     store: TestStore,
     customize: impl FnOnce(ConfigBuilder) -> ConfigBuilder,
     app: impl FnOnce(&Sigra) -> axum::Router,
+    hashing: Hashing,
 ) -> TestServer {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -196,10 +247,10 @@ async fn serve(
     let auth = Auth::builder(config, store.store())
         .clock(clock.clone())
         .hasher(Arc::new(CountingHasher {
-            inner: Argon2Hasher::for_tests(),
+            inner: hashing.hasher,
             runs: argon2_runs.clone(),
         }))
-        .hash_pool(2, 256)
+        .hash_pool(hashing.threads, 256)
         .mailer(Arc::new(GatedMailer {
             mailbox: mailbox.clone(),
             gate,
@@ -238,7 +289,7 @@ async fn serve(
 /// The test hasher, counting every Argon2 run (hash, verify, dummy verify).
 #[derive(Debug)]
 struct CountingHasher {
-    inner: Argon2Hasher,
+    inner: Arc<dyn PasswordHasher>,
     runs: Arc<AtomicUsize>,
 }
 

@@ -31,7 +31,7 @@ use sigra_core::auth::Auth;
 use sigra_core::clock::TestClock;
 use sigra_core::config::{Config, Environment};
 use sigra_core::ids::UserId;
-use sigra_core::password::Argon2Hasher;
+use sigra_core::password::{Argon2Hasher, PasswordError, PasswordHash, PasswordHasher};
 use sigra_core::store::Store;
 use sigra_core::token::RawToken;
 use sigra_store_postgres::PostgresStore;
@@ -331,6 +331,54 @@ pub fn auth_over(store: &TestStore) -> (Auth, Arc<TestClock>) {
         .build()
         .expect("build Auth");
     (auth, clock)
+}
+
+/// The cheap test hasher with a verification that takes at least `delay`,
+/// as a real Argon2 verification takes tens of milliseconds: it opens the
+/// window between a log-in's lock check and its verdict wide enough that a
+/// race in it can be reproduced on purpose. Hashing is not slowed.
+#[derive(Debug)]
+pub struct SlowVerifyHasher {
+    inner: Argon2Hasher,
+    delay: std::time::Duration,
+}
+
+impl SlowVerifyHasher {
+    /// The test hasher, each verification (real or dummy) taking `delay` more.
+    pub fn new(delay: std::time::Duration) -> Self {
+        Self {
+            inner: Argon2Hasher::for_tests(),
+            delay,
+        }
+    }
+
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "it stands for Argon2's CPU time on a hashing-pool thread, which blocks just as long"
+    )]
+    fn wait(&self) {
+        std::thread::sleep(self.delay);
+    }
+}
+
+impl PasswordHasher for SlowVerifyHasher {
+    fn hash(&self, password: &SecretString) -> Result<PasswordHash, PasswordError> {
+        self.inner.hash(password)
+    }
+
+    fn verify(&self, password: &SecretString, hash: &PasswordHash) -> Result<bool, PasswordError> {
+        self.wait();
+        self.inner.verify(password, hash)
+    }
+
+    fn needs_rehash(&self, hash: &PasswordHash) -> bool {
+        self.inner.needs_rehash(hash)
+    }
+
+    fn dummy_verify(&self, password: &SecretString) {
+        self.wait();
+        self.inner.dummy_verify(password);
+    }
 }
 
 /// A password as a secret.

@@ -25,7 +25,9 @@ use tokio::sync::Barrier;
 
 mod audit;
 mod auth_flows;
+mod credentials;
 mod email_tokens;
+mod epochs;
 mod mfa;
 mod reencrypt;
 mod revocations;
@@ -103,6 +105,10 @@ conformance! {
         revoking_trust_of_an_unknown_user_is_user_not_found,
         change_password_keeps_only_the_current_session_and_deletes_email_tokens,
     ],
+    credentials: [
+        concurrent_guesses_cannot_race_the_lockout,
+        a_log_in_in_progress_does_not_survive_a_credential_change,
+    ],
     email_tokens: [
         email_token_round_trips_and_is_taken_once,
         take_is_bound_to_the_context,
@@ -123,6 +129,12 @@ conformance! {
         replacing_backup_codes_invalidates_the_old_ones,
         disable_mfa_deletes_credential_and_codes_and_bumps_the_epoch,
         unknown_mfa_lookups_are_not_errors,
+    ],
+    epochs: [
+        credential_changes_move_both_epochs,
+        ending_every_session_moves_the_session_epoch,
+        insert_session_is_conditional_on_the_session_epoch,
+        a_log_in_racing_a_revocation_never_keeps_its_session,
     ],
     reencrypt: [
         mfa_secrets_page_walks_every_credential_once_in_id_order,
@@ -180,7 +192,12 @@ pub(crate) async fn new_session(
 ) -> (RawToken, Session) {
     let token = RawToken::generate().unwrap();
     let session = Session::new(user.id, token.hash(), kind, SessionMeta::default(), at);
-    store.insert_session(&session).await.unwrap();
+    assert!(
+        store
+            .insert_session(&session, user.session_epoch)
+            .await
+            .unwrap()
+    );
     (token, session)
 }
 

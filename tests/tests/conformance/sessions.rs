@@ -20,7 +20,7 @@ pub(crate) async fn session_round_trips_with_its_user(store: &TestStore) {
     let mut session = Session::new(alice.id, token.hash(), SessionKind::RememberMe, meta, t0());
     session.last_active_at = at_minutes(3);
     session.sudo_at = Some(at_minutes(2));
-    store.insert_session(&session).await.unwrap();
+    assert!(store.insert_session(&session, alice.session_epoch).await.unwrap());
 
     let (found, user) = store
         .session_with_user(&token.hash())
@@ -62,7 +62,7 @@ pub(crate) async fn duplicate_token_hash_is_refused(store: &TestStore) {
         SessionMeta::default(),
         at_minutes(1),
     );
-    match store.insert_session(&clash).await {
+    match store.insert_session(&clash, bob.session_epoch).await {
         Err(StoreError::DuplicateToken) => {}
         other => panic!(
             "a second session with the same token hash: expected DuplicateToken, got {other:?}"

@@ -56,7 +56,12 @@ pub(crate) async fn timestamps_round_trip_at_microsecond_precision(store: &TestS
         );
         session.last_active_at = u(6);
         session.sudo_at = Some(u(7));
-        store.insert_session(&session).await.unwrap();
+        assert!(
+        store
+            .insert_session(&session, user.session_epoch)
+            .await
+            .unwrap()
+    );
         assert_eq!(
             store
                 .session_with_user(&token.hash())

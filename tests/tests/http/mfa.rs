@@ -654,4 +654,35 @@ pub(crate) async fn backup_codes_work_under_the_old_key_during_rotation(backend:
     three.clock().set(one.clock().now());
     let retired = use_code(&three, enrolled.backup_codes[1].clone()).await;
     assert_eq!(retired.status, StatusCode::UNAUTHORIZED, "{}", retired.body);
+
+pub(crate) async fn a_password_change_forgets_every_trusted_browser(backend: Backend) {
+    const NEW_PASSWORD: &str = "a brand new passphrase";
+    let server = server(backend).await;
+    let (mut alice, enrolled) = mfa_user(&server, "alice@example.com").await;
+    password_step(&mut alice, "alice@example.com").await;
+    submit_fresh_code(&server, &mut alice, &enrolled.secret, true)
+        .await
+        .assert_redirect("/");
+    let trust = alice
+        .cookie(TRUST_COOKIE)
+        .expect("a trust cookie")
+        .to_owned();
+
+    // The password changes in this very browser, which keeps its cookie.
+    alice.get("/users/settings").await;
+    alice
+        .post_with_csrf(
+            "/users/settings/password",
+            &[("current_password", PASSWORD), ("password", NEW_PASSWORD)],
+        )
+        .await
+        .assert_redirect("/users/settings");
+    log_out(&mut alice).await;
+    assert_eq!(alice.cookie(TRUST_COOKIE), Some(trust.as_str()));
+
+    // Whoever knows the new password still needs the second factor here.
+    alice
+        .log_in("alice@example.com", NEW_PASSWORD, false)
+        .await
+        .assert_redirect("/users/mfa");
 }

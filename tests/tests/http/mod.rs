@@ -34,6 +34,7 @@ mod email;
 mod fixtures;
 mod headers;
 mod health;
+mod lockout;
 mod log_in;
 mod mfa;
 mod pages;
@@ -100,6 +101,11 @@ http_tests! {
         open_redirect_attempts_are_never_followed,
         log_in_renews_the_session_cookie_and_csrf_token,
     ],
+    lockout: [
+        concurrent_guesses_from_many_addresses_cannot_race_the_lockout,
+        password_checks_behind_a_session_count_toward_the_lockout,
+        a_lockout_mails_the_owner_once_per_lock,
+    ],
     sessions: [
         log_out_by_post_deletes_the_session_and_clears_cookies,
         log_out_by_delete_with_the_csrf_header,
@@ -161,6 +167,7 @@ http_tests! {
         enrolling_mfa_needs_sudo_which_a_log_in_opens,
         backup_codes_are_stored_keyed_not_as_bare_sha256,
         backup_codes_work_under_the_old_key_during_rotation,
+        a_password_change_forgets_every_trusted_browser,
     ],
     fixtures: [
         the_fixture_cookie_header_signs_in_and_its_csrf_token_posts,

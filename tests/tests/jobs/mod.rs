@@ -78,7 +78,12 @@ async fn session(
         created,
     );
     session.last_active_at = active;
-    store.insert_session(&session).await.unwrap();
+    assert!(
+        store
+            .insert_session(&session, user.session_epoch)
+            .await
+            .unwrap()
+    );
     session
 }
 
