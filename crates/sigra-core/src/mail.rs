@@ -1,8 +1,9 @@
 //! The `Mailer` port, the messages Sigra sends, and two in-process mailers.
 //!
 //! A message either carries a link whose only secret is a single-use token
-//! ([`link_email`]) or tells the owner that their account changed and carries
-//! no link ([`notice_email`]); each has an idempotency key so an
+//! ([`link_email`]), tells the owner that their account changed and carries
+//! no link ([`notice_email`]), or alerts the owner with a link to a page that
+//! holds no secret ([`alert_email`]); each has an idempotency key so an
 //! at-least-once delivery queue can drop duplicates.
 //! A message's `Debug` never shows its body (the body holds the link).
 //!
@@ -178,6 +179,32 @@ pub fn notice_email(to: &str, subject: &str, what: &str, idempotency_key: String
     }
 }
 
+/// Builds an alert: tells an account's owner about something that happened
+/// to it and gives one way out, a link to a page of the app. The link must
+/// never carry a token: anyone who knows the address can cause an alert
+/// (e.g. a lockout), so it must hold nothing worth phishing for.
+pub fn alert_email(
+    to: &str,
+    subject: &str,
+    what: &str,
+    action: &str,
+    link: &str,
+    idempotency_key: String,
+) -> Email {
+    Email {
+        to: to.to_owned(),
+        subject: subject.to_owned(),
+        text: format!("{what}\n\n{action}:\n{link}\n"),
+        html: format!(
+            "<p>{}</p><p><a href=\"{}\">{}</a></p>",
+            escape_html(what),
+            escape_html(link),
+            escape_html(action)
+        ),
+        idempotency_key,
+    }
+}
+
 /// Builds a message with a single call-to-action link.
 pub fn link_email(
     to: &str,
@@ -233,6 +260,25 @@ mod tests {
                 .html
                 .contains("href=\"https://x/reset/SECRET\"")
         );
+    }
+
+    #[test]
+    fn an_alert_links_to_its_page_and_escapes_its_html() {
+        let mail = alert_email(
+            "a@example.com",
+            "Your account was locked",
+            "Locked after <5> wrong passwords.",
+            "Reset your password",
+            "https://x/users/reset-password",
+            "lockout-1".into(),
+        );
+        assert!(
+            mail.text
+                .contains("Reset your password:\nhttps://x/users/reset-password")
+        );
+        assert!(mail.html.contains("href=\"https://x/users/reset-password\""));
+        assert!(mail.html.contains("&lt;5&gt;") && !mail.html.contains("<5>"));
+        assert_eq!(mail.idempotency_key, "lockout-1");
     }
 
     #[test]

@@ -22,7 +22,7 @@ use sigra_core::auth::{AuthError, normalize_email};
 use sigra_core::rate_limit::RateLimitAction;
 use sigra_core::token::{RawToken, TokenContext};
 
-use super::shared::{auth_failure, capitalise, frame, html, settings_page};
+use super::shared::{PASSWORD_LOCKED, auth_failure, capitalise, frame, html, settings_page};
 use crate::cookies::FlashKind;
 use crate::extract::{AuthSession, CurrentUser, MaybeUser};
 use crate::pages;
@@ -348,6 +348,7 @@ pub(super) async fn change_password(
         Err(AuthError::InvalidCredentials) => {
             (StatusCode::UNAUTHORIZED, NOT_YOUR_PASSWORD.to_owned())
         }
+        Err(AuthError::Locked { .. }) => (StatusCode::TOO_MANY_REQUESTS, PASSWORD_LOCKED.to_owned()),
         Err(AuthError::WeakPassword(e)) => (
             StatusCode::UNPROCESSABLE_ENTITY,
             format!("{}.", capitalise(&e.to_string())),
@@ -404,6 +405,7 @@ pub(super) async fn change_email(
             );
         }
         Err(AuthError::InvalidCredentials) => (StatusCode::UNAUTHORIZED, NOT_YOUR_PASSWORD),
+        Err(AuthError::Locked { .. }) => (StatusCode::TOO_MANY_REQUESTS, PASSWORD_LOCKED),
         Err(AuthError::InvalidEmail) => (
             StatusCode::UNPROCESSABLE_ENTITY,
             "Enter a valid email address that differs from your current one.",
@@ -483,6 +485,17 @@ pub(super) async fn delete_account(
                 &session,
                 StatusCode::UNAUTHORIZED,
                 Some((SettingsForm::DeleteAccount, NOT_YOUR_PASSWORD)),
+                "",
+            )
+            .await;
+        }
+        Err(AuthError::Locked { .. }) => {
+            return settings_page(
+                &sigra,
+                &current,
+                &session,
+                StatusCode::TOO_MANY_REQUESTS,
+                Some((SettingsForm::DeleteAccount, PASSWORD_LOCKED)),
                 "",
             )
             .await;

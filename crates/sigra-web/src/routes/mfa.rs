@@ -25,7 +25,7 @@ use serde::Deserialize;
 use sigra_core::auth::AuthError;
 use sigra_core::rate_limit::RateLimitAction;
 
-use super::shared::{auth_failure, frame, html, human_duration, return_home};
+use super::shared::{PASSWORD_LOCKED, auth_failure, frame, html, human_duration, return_home};
 use crate::cookies::FlashKind;
 use crate::extract::{AuthSession, CurrentUser};
 use crate::rejection::{LOG_IN_PATH, MfaLocked};
@@ -356,6 +356,12 @@ pub(super) async fn sudo(
             &current,
             StatusCode::UNAUTHORIZED,
             Some("That is not your current password."),
+        ),
+        Err(AuthError::Locked { .. }) => sudo_response(
+            &session,
+            &current,
+            StatusCode::TOO_MANY_REQUESTS,
+            Some(PASSWORD_LOCKED),
         ),
         Err(e) => auth_failure(e),
     }

@@ -14,6 +14,11 @@ use crate::rejection::Unavailable;
 use crate::sigra::Sigra;
 use crate::templates::{Frame, Settings, SettingsForm};
 
+/// The form error of a password check refused because the account is locked
+/// (too many wrong passwords, at log-in or behind a session); answered 429.
+pub(super) const PASSWORD_LOCKED: &str = "Too many wrong passwords: password checks for this \
+     account are paused for a few minutes. Its owner was emailed a link to reset the password.";
+
 pub(super) fn frame<'a>(
     title: &'a str,
     session: &AuthSession,
