@@ -322,7 +322,7 @@ async fn log_in(
 ) -> Response {
     let password = SecretString::from(form.password);
     let remember = form.remember_me.as_deref() == Some("true");
-    match sigra
+    let signed_in = match sigra
         .auth()
         .authenticate(&form.email, &password, session.meta())
         .await
@@ -332,16 +332,18 @@ async fn log_in(
             confirm_first(&session, &form.email, true, false, StatusCode::FORBIDDEN)
         }
         // A valid trust cookie for this user at their current epoch skips the second factor.
-        Ok(user) if user.mfa_enabled && !session.is_trusted_browser(&user) => {
-            match session.begin_mfa(&user, remember).await {
-                Ok(()) => Redirect::to(MFA_PATH).into_response(),
-                Err(e) => auth_failure(e),
-            }
-        }
-        Ok(user) => match session.log_in(&user, remember).await {
-            Ok(()) => return_home(&session),
-            Err(e) => auth_failure(e),
-        },
+        Ok(user) if user.mfa_enabled && !session.is_trusted_browser(&user) => session
+            .begin_mfa(&user, remember)
+            .await
+            .map(|()| Redirect::to(MFA_PATH).into_response()),
+        Ok(user) => session
+            .log_in(&user, remember)
+            .await
+            .map(|()| return_home(&session)),
+        Err(e) => Err(e),
+    };
+    match signed_in {
+        Ok(response) => response,
         Err(AuthError::DeletionScheduled) => {
             let csrf = session.csrf_token();
             html(
