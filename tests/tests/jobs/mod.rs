@@ -78,12 +78,9 @@ async fn session(
         created,
     );
     session.last_active_at = active;
-    assert!(
-        store
-            .insert_session(&session, user.session_epoch)
-            .await
-            .unwrap()
-    );
+    // A fixture, not a log-in: whatever the user's epoch is now.
+    let epoch = store.user_by_id(user.id).await.unwrap().unwrap().session_epoch;
+    assert!(store.insert_session(&session, epoch).await.unwrap());
     session
 }
 
