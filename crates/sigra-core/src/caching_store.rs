@@ -204,9 +204,9 @@ impl UserStore for CachingStore {
 
 #[async_trait]
 impl SessionStore for CachingStore {
-    async fn insert_session(&self, session: &Session) -> StoreResult<()> {
+    async fn insert_session(&self, session: &Session, session_epoch: i64) -> StoreResult<bool> {
         // A new token hash: no entry holds it, and misses are never cached.
-        self.inner.insert_session(session).await
+        self.inner.insert_session(session, session_epoch).await
     }
 
     async fn session_with_user(&self, hash: &TokenHash) -> StoreResult<Option<(Session, User)>> {

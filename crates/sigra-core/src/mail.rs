@@ -276,7 +276,10 @@ mod tests {
             mail.text
                 .contains("Reset your password:\nhttps://x/users/reset-password")
         );
-        assert!(mail.html.contains("href=\"https://x/users/reset-password\""));
+        assert!(
+            mail.html
+                .contains("href=\"https://x/users/reset-password\"")
+        );
         assert!(mail.html.contains("&lt;5&gt;") && !mail.html.contains("<5>"));
         assert_eq!(mail.idempotency_key, "lockout-1");
     }

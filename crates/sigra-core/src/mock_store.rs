@@ -36,7 +36,7 @@ mock! {
     }
     #[async_trait]
     impl SessionStore for Db {
-        async fn insert_session(&self, session: &Session) -> StoreResult<()>;
+        async fn insert_session(&self, session: &Session, session_epoch: i64) -> StoreResult<bool>;
         async fn session_with_user(&self, hash: &TokenHash) -> StoreResult<Option<(Session, User)>>;
         async fn touch_session(&self, id: SessionId, now: DateTime<Utc>) -> StoreResult<()>;
         async fn set_sudo(&self, id: SessionId, now: DateTime<Utc>) -> StoreResult<()>;

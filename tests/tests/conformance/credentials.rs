@@ -15,13 +15,16 @@ pub(crate) async fn concurrent_guesses_cannot_race_the_lockout(store: &TestStore
     const GUESSES: usize = 40;
     // Verifications as slow as a loaded server's Argon2: every guess is
     // still being verified when the right password arrives.
-    let auth = Auth::builder(Config::builder(Environment::Test).build().unwrap(), store.store())
-        .clock(Arc::new(TestClock::new(t0())))
-        .hasher(Arc::new(SlowVerifyHasher::new(Duration::from_millis(1000))))
-        .hash_pool(GUESSES + 8, 256)
-        .build()
-        .unwrap();
-    let threshold = i32::try_from(auth.config().lockout_threshold).unwrap();
+    let auth = Auth::builder(
+        Config::builder(Environment::Test).build().unwrap(),
+        store.store(),
+    )
+    .clock(Arc::new(TestClock::new(t0())))
+    .hasher(Arc::new(SlowVerifyHasher::new(Duration::from_millis(1000))))
+    .hash_pool(GUESSES + 8, 256)
+    .build()
+    .unwrap();
+    let threshold = i32::try_from(auth.config().password.lockout_threshold).unwrap();
     let alice = auth
         .register("alice@example.com", &secret(PASSWORD))
         .await

@@ -74,7 +74,11 @@ pub(crate) async fn ending_every_session_moves_the_session_epoch(store: &TestSto
         .delete_user_sessions(alice.id, Some(current.hash()))
         .await
         .unwrap();
-    assert_eq!(epochs(store, &alice).await, (0, 1), "log out everywhere else");
+    assert_eq!(
+        epochs(store, &alice).await,
+        (0, 1),
+        "log out everywhere else"
+    );
     store.delete_user_sessions(alice.id, None).await.unwrap();
     assert_eq!(epochs(store, &alice).await, (0, 2), "log out everywhere");
     store
@@ -109,13 +113,24 @@ pub(crate) async fn insert_session_is_conditional_on_the_session_epoch(store: &T
             .await
             .unwrap()
     );
-    assert!(store.session_with_user(&late.token_hash).await.unwrap().is_none());
+    assert!(
+        store
+            .session_with_user(&late.token_hash)
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert!(store.list_user_sessions(alice.id).await.unwrap().is_empty());
 
     // A log-in after the change reads the new epoch and gets its session.
     let now = store.user_by_id(alice.id).await.unwrap().unwrap();
     let fresh = session_of(&alice);
-    assert!(store.insert_session(&fresh, now.session_epoch).await.unwrap());
+    assert!(
+        store
+            .insert_session(&fresh, now.session_epoch)
+            .await
+            .unwrap()
+    );
     assert_eq!(
         store.list_user_sessions(alice.id).await.unwrap(),
         vec![fresh]

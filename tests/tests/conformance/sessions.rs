@@ -20,7 +20,12 @@ pub(crate) async fn session_round_trips_with_its_user(store: &TestStore) {
     let mut session = Session::new(alice.id, token.hash(), SessionKind::RememberMe, meta, t0());
     session.last_active_at = at_minutes(3);
     session.sudo_at = Some(at_minutes(2));
-    assert!(store.insert_session(&session, alice.session_epoch).await.unwrap());
+    assert!(
+        store
+            .insert_session(&session, alice.session_epoch)
+            .await
+            .unwrap()
+    );
 
     let (found, user) = store
         .session_with_user(&token.hash())

@@ -57,11 +57,11 @@ pub(crate) async fn timestamps_round_trip_at_microsecond_precision(store: &TestS
         session.last_active_at = u(6);
         session.sudo_at = Some(u(7));
         assert!(
-        store
-            .insert_session(&session, user.session_epoch)
-            .await
-            .unwrap()
-    );
+            store
+                .insert_session(&session, user.session_epoch)
+                .await
+                .unwrap()
+        );
         assert_eq!(
             store
                 .session_with_user(&token.hash())

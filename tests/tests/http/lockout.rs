@@ -16,9 +16,7 @@ use super::{PASSWORD, assert_signed_out, seed_user, signed_in};
 
 /// The test client's own address, trusted as the reverse proxy, so
 /// `X-Forwarded-For` names the client.
-fn behind_proxy(
-    config: sigra_core::config::ConfigBuilder,
-) -> sigra_core::config::ConfigBuilder {
+fn behind_proxy(config: sigra_core::config::ConfigBuilder) -> sigra_core::config::ConfigBuilder {
     config.trusted_proxies(["127.0.0.1/32".parse().unwrap()])
 }
 
@@ -62,7 +60,8 @@ pub(crate) async fn concurrent_guesses_from_many_addresses_cannot_race_the_locko
     let hasher = Arc::new(SlowVerifyHasher::new(Duration::from_millis(1500)));
     let server = spawn_server_with_hasher(backend, hasher, GUESSES + 8, behind_proxy).await;
     seed_user(&server, "alice@example.com").await;
-    let threshold = i32::try_from(server.sigra().auth().config().lockout_threshold).unwrap();
+    let threshold =
+        i32::try_from(server.sigra().auth().config().password.lockout_threshold).unwrap();
 
     let mut owner = server.client();
     owner.get("/users/log-in").await;
@@ -151,11 +150,16 @@ pub(crate) async fn password_checks_behind_a_session_count_toward_the_lockout(ba
     ];
     assert_eq!(
         wrong.len(),
-        usize::try_from(server.sigra().auth().config().lockout_threshold).unwrap()
+        usize::try_from(server.sigra().auth().config().password.lockout_threshold).unwrap()
     );
     for (path, fields) in &wrong {
         let page = alice.post_with_csrf(path, fields).await;
-        assert_eq!(page.status, StatusCode::UNAUTHORIZED, "{path}: {}", page.body);
+        assert_eq!(
+            page.status,
+            StatusCode::UNAUTHORIZED,
+            "{path}: {}",
+            page.body
+        );
     }
 
     // Locked: the right password is refused behind the session too …
@@ -163,21 +167,28 @@ pub(crate) async fn password_checks_behind_a_session_count_toward_the_lockout(ba
         .post_with_csrf("/users/sudo", &[("current_password", PASSWORD)])
         .await;
     assert_eq!(sudo.status, StatusCode::TOO_MANY_REQUESTS, "{}", sudo.body);
-    assert!(sudo.body.contains("Too many wrong passwords"), "{}", sudo.body);
+    assert!(
+        sudo.body.contains("Too many wrong passwords"),
+        "{}",
+        sudo.body
+    );
     let delete = alice
         .post_with_csrf(
             "/users/settings/delete-account",
             &[("current_password", PASSWORD)],
         )
         .await;
-    assert_eq!(delete.status, StatusCode::TOO_MANY_REQUESTS, "{}", delete.body);
+    assert_eq!(
+        delete.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        delete.body
+    );
     let stored = server.user("alice@example.com").await.unwrap();
     assert!(stored.deletion_scheduled_at.is_none());
     // … and at log-in, from anywhere.
     let mut elsewhere = server.client();
-    let page = elsewhere
-        .log_in("alice@example.com", PASSWORD, false)
-        .await;
+    let page = elsewhere.log_in("alice@example.com", PASSWORD, false).await;
     assert_eq!(page.status, StatusCode::UNAUTHORIZED, "{}", page.body);
 
     // The lock ends after its 15 minutes.
@@ -194,7 +205,7 @@ pub(crate) async fn password_checks_behind_a_session_count_toward_the_lockout(ba
 pub(crate) async fn a_lockout_mails_the_owner_once_per_lock(backend: Backend) {
     let server = spawn_server(backend, behind_proxy).await;
     seed_user(&server, "alice@example.com").await;
-    let threshold = server.sigra().auth().config().lockout_threshold;
+    let threshold = server.sigra().auth().config().password.lockout_threshold;
     let mut guesser = server.client();
     let mut guess = async |n: u32| {
         for _ in 0..n {

@@ -79,7 +79,12 @@ async fn session(
     );
     session.last_active_at = active;
     // A fixture, not a log-in: whatever the user's epoch is now.
-    let epoch = store.user_by_id(user.id).await.unwrap().unwrap().session_epoch;
+    let epoch = store
+        .user_by_id(user.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .session_epoch;
     assert!(store.insert_session(&session, epoch).await.unwrap());
     session
 }

@@ -274,6 +274,17 @@ where
     assert!(auth.fetch_session(&again).await.unwrap().is_some());
 }
 
+/// A password check that is the first attempt counted (and then cleared).
+fn first_attempt(db: &mut MockDb) {
+    db.expect_record_login_failure().returning(|_, _, _, _| {
+        Ok(crate::store::FailureCount {
+            failed_login_count: 1,
+            locked_until: None,
+        })
+    });
+    db.expect_clear_login_failures().returning(|_| Ok(()));
+}
+
 #[tokio::test]
 async fn every_write_evicts_before_it_returns() {
     evicts(
@@ -304,6 +315,7 @@ async fn every_write_evicts_before_it_returns() {
             db.expect_user_by_id()
                 .returning(move |_| Ok(Some(u.clone())));
             db.expect_set_sudo().times(1).returning(|_, _| Ok(()));
+            first_attempt(db);
         },
         |auth, _, session, _| async move {
             auth.confirm_sudo(&session, &SecretString::from("right password"))
@@ -320,6 +332,7 @@ async fn every_write_evicts_before_it_returns() {
             db.expect_change_password()
                 .times(1)
                 .returning(|_, _, _, _| Ok(1));
+            first_attempt(db);
         },
         |auth, user, _, token| async move {
             auth.change_password(

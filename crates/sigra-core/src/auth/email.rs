@@ -125,15 +125,17 @@ impl Auth {
 
     /// Asks to move the account to `new_email`: checks the current password,
     /// then mails a link (valid `change_email_ttl`, 24 h) to the NEW address.
+    /// The password check counts toward the per-user lockout
+    /// ([`AuthError::Locked`] while locked).
     pub async fn request_email_change(
         &self,
         user: &User,
         current_password: &SecretString,
         new_email: &str,
     ) -> Result<(), AuthError> {
-        if !self.verify_password(Some(user), current_password).await? {
-            return Err(AuthError::InvalidCredentials);
-        }
+        self.check_password_counted(user, current_password, None)
+            .await?
+            .into_result()?;
         let new_email = normalize_email(new_email);
         if !is_valid_email(&new_email) || new_email == user.email {
             return Err(AuthError::InvalidEmail);

@@ -4,7 +4,8 @@ use secrecy::SecretString;
 
 use super::address::{is_valid_email, normalize_email};
 use super::error::AuthError;
-use super::service::{Auth, delta};
+use super::lockout::Checked;
+use super::service::Auth;
 use crate::ids::UserId;
 use crate::model::{AuditAction, AuditEvent, SessionMeta, User};
 
@@ -13,11 +14,16 @@ impl Auth {
     ///
     /// An unknown email and a wrong password give the same error,
     /// [`AuthError::InvalidCredentials`], after the same work (one lookup and
-    /// one Argon2 verification). After `lockout_threshold` consecutive
-    /// failures the account is locked for `lockout_duration`; while locked,
-    /// [`AuthError::Locked`] is returned without checking the password. A
-    /// correct password clears the failure count and rehashes the password
-    /// when the hasher's parameters changed.
+    /// one Argon2 verification). Every attempt on a known account counts
+    /// toward its lock *before* the password is checked (see
+    /// `check_password_counted` in `auth/lockout.rs` for why), so the limit
+    /// holds under any concurrency: after `lockout_threshold` attempts the
+    /// account is locked for `lockout_duration`, and until then
+    /// [`AuthError::Locked`] is returned without checking the password — also
+    /// for the right one. A correct password clears the count and rehashes
+    /// the password when the hasher's parameters changed. The returned user
+    /// carries the `session_epoch` read before the check, which
+    /// [`Auth::create_session`] requires to be unchanged.
     pub async fn authenticate(
         &self,
         email: &str,
@@ -62,39 +68,22 @@ impl Auth {
             self.audit(failure(None, "invalid_credentials")).await?;
             return Err(AuthError::InvalidCredentials);
         };
-        if let Some(until) = user.locked_until.filter(|until| *until > now) {
-            // Same cost as a real attempt, so a lock is not a timing oracle for existence.
-            self.verify_password(None, password).await?;
-            self.audit(failure(Some(user.id), "locked")).await?;
-            return Err(AuthError::Locked { until });
-        }
-        if !self.verify_password(Some(&user), password).await? {
-            let cfg = &self.inner.config;
-            let threshold = i32::try_from(cfg.password.lockout_threshold).unwrap_or(i32::MAX);
-            let count = self
-                .inner
-                .store
-                .record_login_failure(
-                    user.id,
-                    now,
-                    threshold,
-                    delta(cfg.password.lockout_duration),
-                )
-                .await?;
-            self.audit(
-                failure(Some(user.id), "invalid_credentials")
-                    .with("count", count.failed_login_count.to_string()),
-            )
-            .await?;
-            if count.failed_login_count == threshold {
+        match self
+            .check_password_counted(&user, password, meta.ip.as_deref())
+            .await?
+        {
+            Checked::Right => {}
+            Checked::Wrong { count } => {
                 self.audit(
-                    AuditEvent::new(AuditAction::Lockout, Some(user.id), now)
-                        .with_ip(meta.ip.clone()),
+                    failure(Some(user.id), "invalid_credentials").with("count", count.to_string()),
                 )
                 .await?;
-                tracing::warn!(name: "sigra.auth.lockout", user_id = %user.id);
+                return Err(AuthError::InvalidCredentials);
             }
-            return Err(AuthError::InvalidCredentials);
+            Checked::Locked { until } => {
+                self.audit(failure(Some(user.id), "locked")).await?;
+                return Err(AuthError::Locked { until });
+            }
         }
 
         if user.deletion_scheduled_at.is_some() {
@@ -102,9 +91,7 @@ impl Auth {
                 .await?;
             return Err(AuthError::DeletionScheduled);
         }
-        if user.failed_login_count != 0 || user.locked_until.is_some() {
-            self.inner.store.clear_login_failures(user.id).await?;
-        }
+        // The check cleared the failure count.
         let mut user = user;
         if let Some(old) = &user.password_hash
             && self.inner.pool.hasher().needs_rehash(old)

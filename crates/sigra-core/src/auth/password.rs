@@ -45,7 +45,10 @@ impl Auth {
 
     /// Changes the password after checking the current one. Keeps the
     /// session whose token is `current`; deletes every other session and every
-    /// email token of the user, atomically. Returns how many sessions ended.
+    /// email token of the user, atomically; trust cookies and log-ins in
+    /// progress die with the old password. The check of the current password
+    /// counts toward the per-user lockout ([`AuthError::Locked`] while
+    /// locked). Returns how many sessions ended.
     pub async fn change_password(
         &self,
         user_id: UserId,
@@ -54,9 +57,9 @@ impl Auth {
         new_password: &SecretString,
     ) -> Result<u64, AuthError> {
         let user = self.load_user(user_id).await?;
-        if !self.verify_password(Some(&user), current_password).await? {
-            return Err(AuthError::InvalidCredentials);
-        }
+        self.check_password_counted(&user, current_password, None)
+            .await?
+            .into_result()?;
         self.inner
             .policy
             .validate(new_password)

@@ -13,6 +13,11 @@ use crate::token::RawToken;
 impl Auth {
     /// Creates a session of `kind` for `user` and returns its raw token —
     /// the only time the token exists outside the user's cookie.
+    ///
+    /// `user` must be as read when its password (or second factor) was
+    /// checked: when its `session_epoch` has moved since (the password
+    /// changed, the address changed, every session was ended), nothing is
+    /// created and the answer is [`AuthError::InvalidCredentials`].
     pub async fn create_session(
         &self,
         user: &User,
@@ -30,7 +35,24 @@ impl Auth {
         if kind != SessionKind::MfaPending {
             session.sudo_at = Some(now);
         }
-        self.inner.store.insert_session(&session).await?;
+        // Only while the credentials `user` was read with still hold: a
+        // password change, reset, email change or log-out-everywhere that
+        // committed since then refuses this log-in.
+        if !self
+            .inner
+            .store
+            .insert_session(&session, user.session_epoch)
+            .await?
+        {
+            self.audit(
+                AuditEvent::new(AuditAction::LoginFailure, Some(user.id), now)
+                    .with("reason", "credentials_changed")
+                    .with_ip(ip),
+            )
+            .await?;
+            tracing::info!(name: "sigra.session.create", outcome = "credentials_changed");
+            return Err(AuthError::InvalidCredentials);
+        }
         self.audit(
             AuditEvent::new(AuditAction::SessionCreate, Some(user.id), now)
                 .with("kind", kind.as_str())
@@ -147,16 +169,18 @@ impl Auth {
             .collect())
     }
 
-    /// Re-checks the password in `session` and opens the sudo window.
+    /// Re-checks the password in `session` and opens the sudo window. The
+    /// check counts toward the per-user lockout like a log-in;
+    /// [`AuthError::Locked`] while the account is locked.
     pub async fn confirm_sudo(
         &self,
         session: &Session,
         password: &SecretString,
     ) -> Result<(), AuthError> {
         let user = self.load_user(session.user_id).await?;
-        if !self.verify_password(Some(&user), password).await? {
-            return Err(AuthError::InvalidCredentials);
-        }
+        self.check_password_counted(&user, password, session.ip.as_deref())
+            .await?
+            .into_result()?;
         let now = self.now();
         self.inner.store.set_sudo(session.id, now).await?;
         self.audit(AuditEvent::new(

@@ -52,6 +52,24 @@ fn user_with_password(password: &str) -> User {
     )
 }
 
+/// Each password check of a known user is counted first: the `n`-th
+/// attempt (from `first`) in a row, then cleared if it was right.
+fn attempts(db: &mut MockDb, first: i32, times: usize, clears: usize) {
+    let next = std::sync::atomic::AtomicI32::new(first);
+    db.expect_record_login_failure()
+        .times(times)
+        .returning(move |_, now, threshold, lock_for| {
+            let n = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(FailureCount {
+                failed_login_count: n,
+                locked_until: (n >= threshold).then(|| now + lock_for),
+            })
+        });
+    db.expect_clear_login_failures()
+        .times(clears)
+        .returning(|_| Ok(()));
+}
+
 fn audits(db: &mut MockDb, action: AuditAction, times: usize) {
     db.expect_record_audit()
         .withf(move |e| e.action == action)
@@ -159,14 +177,8 @@ async fn the_fifth_failure_locks_and_a_locked_account_is_refused_without_verifyi
     db.expect_user_by_email()
         .times(1)
         .returning(move |_| Ok(Some(found.clone())));
-    db.expect_record_login_failure()
-        .times(1)
-        .returning(|_, now, threshold, lock_for| {
-            Ok(FailureCount {
-                failed_login_count: threshold,
-                locked_until: Some(now + lock_for),
-            })
-        });
+    // The fifth attempt locks; the sixth is counted and refused.
+    attempts(&mut db, 5, 2, 0);
     audits(&mut db, AuditAction::LoginFailure, 2);
     audits(&mut db, AuditAction::Lockout, 1);
     let mut locked = user.clone();
@@ -201,6 +213,16 @@ async fn an_expired_lock_lets_the_right_password_in_and_clears_the_count() {
     let mut db = MockDb::new();
     db.expect_user_by_email()
         .returning(move |_| Ok(Some(user.clone())));
+    db.expect_record_login_failure()
+        .with(eq(id), always(), always(), always())
+        .times(1)
+        .returning(|_, _, _, _| {
+            // The lock had expired: the count restarts.
+            Ok(FailureCount {
+                failed_login_count: 1,
+                locked_until: None,
+            })
+        });
     db.expect_clear_login_failures()
         .with(eq(id))
         .times(1)
@@ -235,6 +257,7 @@ async fn login_rehashes_when_parameters_changed() {
     db.expect_set_password_hash()
         .times(1)
         .returning(|_, _, _| Ok(true));
+    attempts(&mut db, 1, 1, 1);
     audits(&mut db, AuditAction::LoginSuccess, 1);
     let clock = Arc::new(TestClock::new(t0()));
     let auth = Auth::builder(
@@ -357,9 +380,9 @@ async fn create_session_stores_only_the_hash_then_audits() {
     db.expect_insert_session()
         .times(1)
         .in_sequence(&mut seq)
-        .returning(move |s| {
+        .returning(move |s, _| {
             *sink.lock().unwrap() = Some(s.clone());
-            Ok(())
+            Ok(true)
         });
     db.expect_record_audit()
         .withf(|e| e.action == AuditAction::SessionCreate)
@@ -390,6 +413,7 @@ async fn change_password_keeps_the_current_session_only() {
         .withf(move |uid, _, k, _| *uid == id && *k == Some(keep))
         .times(1)
         .returning(|_, _, _, _| Ok(3));
+    attempts(&mut db, 1, 2, 1);
     audits(&mut db, AuditAction::PasswordChange, 1);
     let (auth, _) = service(db);
     assert!(matches!(
@@ -413,6 +437,7 @@ async fn sudo_window_is_five_minutes() {
     db.expect_user_by_id()
         .returning(move |_| Ok(Some(user.clone())));
     db.expect_set_sudo().times(1).returning(|_, _| Ok(()));
+    attempts(&mut db, 1, 2, 1);
     audits(&mut db, AuditAction::SudoConfirm, 1);
     let (auth, clock) = service(db);
     assert!(!auth.in_sudo(&session));
@@ -480,6 +505,7 @@ async fn a_deletion_scheduled_account_cannot_log_in_even_with_the_right_password
         })
         .times(1)
         .returning(|_| Ok(()));
+    attempts(&mut db, 1, 1, 1);
     let (auth, _) = service(db);
     assert!(matches!(
         auth.authenticate(
@@ -507,6 +533,7 @@ fn login_outcomes_are_counted_without_user_data() {
         })
     });
     db.expect_record_audit().returning(|_| Ok(()));
+    db.expect_clear_login_failures().returning(|_| Ok(()));
     let (auth, _) = service(db);
     let recorder = DebuggingRecorder::new();
     let snapshotter = recorder.snapshotter();

@@ -162,7 +162,7 @@ fn inner(f: &Fixture, fail: bool, reads: &Arc<AtomicUsize>) -> MockDb {
     db.expect_delete_user()
         .returning(move |_| answer(fail, true));
     db.expect_insert_session()
-        .returning(move |_| answer(fail, ()));
+        .returning(move |_, _| answer(fail, true));
     db.expect_touch_session()
         .returning(move |_, _| answer(fail, ()));
     db.expect_set_sudo().returning(move |_, _| answer(fail, ()));
@@ -293,9 +293,10 @@ fn table() -> Vec<(&'static str, Effect, Effect, Call)> {
             .cancel_deletion(f.user.id, t0())),
         row!(delete_user, Evicts, Evicts, |s, f| s.delete_user(f.user.id)),
         // SessionStore.
-        // A new token hash: no entry holds it, and misses are never cached.
+        // A new token hash: no entry holds it, and misses are never cached
+        // (the insert only reads the user's session epoch).
         row!(insert_session, Keeps, Keeps, |s, f| s
-            .insert_session(&f.session)),
+            .insert_session(&f.session, 0)),
         row!(session_with_user, Read, Read, |s, f| s
             .session_with_user(&f.hash)),
         // Written through to the entry; a failed write evicts the session.

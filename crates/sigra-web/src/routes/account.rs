@@ -348,7 +348,9 @@ pub(super) async fn change_password(
         Err(AuthError::InvalidCredentials) => {
             (StatusCode::UNAUTHORIZED, NOT_YOUR_PASSWORD.to_owned())
         }
-        Err(AuthError::Locked { .. }) => (StatusCode::TOO_MANY_REQUESTS, PASSWORD_LOCKED.to_owned()),
+        Err(AuthError::Locked { .. }) => {
+            (StatusCode::TOO_MANY_REQUESTS, PASSWORD_LOCKED.to_owned())
+        }
         Err(AuthError::WeakPassword(e)) => (
             StatusCode::UNPROCESSABLE_ENTITY,
             format!("{}.", capitalise(&e.to_string())),
