@@ -37,6 +37,7 @@ mod address;
 mod deletion;
 mod email;
 mod error;
+mod gate;
 mod lockout;
 mod log_in;
 mod mail;

@@ -40,8 +40,8 @@ pub(crate) async fn concurrent_guesses_cannot_race_the_lockout(store: &TestStore
             })
         })
         .collect();
-    // Up to half a second for the guesses to be counted: counted before
-    // verifying, they are at once; counted after, not for a whole second.
+    // Up to half a second for the guesses to be counted (code that counts a
+    // guess only after verifying it counts nothing for a whole second).
     let deadline = tokio::time::Instant::now() + Duration::from_millis(500);
     while tokio::time::Instant::now() < deadline {
         let user = store.user_by_id(alice.id).await.unwrap().unwrap();

@@ -54,8 +54,12 @@ impl Auth {
     /// the attempts in one lock window, exactly `lockout_threshold` reach
     /// the verifier; every later one — the right password included — gets
     /// [`Checked::Locked`] after a dummy verification (so a lock is not a
-    /// timing oracle). The price: a right password is counted for the few
-    /// milliseconds before it clears the count.
+    /// timing oracle). So that a right password, which is counted too until
+    /// it clears the count, never locks out concurrent log-ins of the same
+    /// user, the checks of one user run one at a time on each node
+    /// ([`super::gate::UserGate`]); across nodes, concurrent right passwords
+    /// are refused only when more than `lockout_threshold` of them arrive at
+    /// the same instant.
     ///
     /// The attempt that reaches the threshold with a wrong password locks
     /// the account: it writes the `lockout` audit event and mails the owner
@@ -69,6 +73,8 @@ impl Auth {
     ) -> Result<Checked, AuthError> {
         let cfg = &self.inner.config;
         let threshold = i32::try_from(cfg.password.lockout_threshold).unwrap_or(i32::MAX);
+        // Counted, verified and settled before this node counts the user's next attempt.
+        let pass = self.inner.gate.enter(user.id).await;
         let now = self.now();
         let count = self
             .inner
@@ -85,6 +91,8 @@ impl Auth {
         if count.failed_login_count > threshold
             || (count.failed_login_count != threshold && held.is_some())
         {
+            // Refused: the next one need not wait for this dummy verification.
+            drop(pass);
             self.verify_password(None, password).await?;
             let until = held.unwrap_or(now + delta(cfg.password.lockout_duration));
             return Ok(Checked::Locked { until });
@@ -93,6 +101,7 @@ impl Auth {
             self.inner.store.clear_login_failures(user.id).await?;
             return Ok(Checked::Right);
         }
+        drop(pass);
         if let (true, Some(until)) = (count.failed_login_count == threshold, held) {
             let event = AuditEvent::new(AuditAction::Lockout, Some(user.id), now)
                 .with_ip(ip.map(str::to_owned));

@@ -7,6 +7,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::error::AuthError;
+use super::gate::UserGate;
 use crate::cache::{self, SessionCache};
 use crate::caching_store::CachingStore;
 use crate::clock::{Clock, SystemClock};
@@ -144,6 +145,7 @@ impl AuthBuilder {
                 keys,
                 cipher,
                 mailer: self.mailer,
+                gate: Arc::default(),
             }),
         })
     }
@@ -168,6 +170,8 @@ pub(super) struct Inner {
     pub(super) mailer: Arc<dyn Mailer>,
     pub(super) timeouts: SessionTimeouts,
     pub(super) cache: Option<Arc<SessionCache>>,
+    /// One password check per user at a time on this node (see [`UserGate`]).
+    pub(super) gate: Arc<UserGate>,
 }
 
 impl Auth {
