@@ -114,6 +114,9 @@ async fn measure_delay(backend: Backend, label: &str, listen: bool) {
     let (auth_a, auth_b) = (a.sigra().auth().clone(), b.sigra().auth().clone());
     let mut delays = Vec::with_capacity(TRIALS);
     for _ in 0..TRIALS {
+        // As a log-in reads it: each log-out-everywhere below moves the
+        // user's session epoch, which a new session must match.
+        let user = auth_a.store().user_by_id(user.id).await.unwrap().unwrap();
         let (token, _) = auth_a
             .create_session(&user, SessionKind::Standard, SessionMeta::default())
             .await
