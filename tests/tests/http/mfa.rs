@@ -654,6 +654,7 @@ pub(crate) async fn backup_codes_work_under_the_old_key_during_rotation(backend:
     three.clock().set(one.clock().now());
     let retired = use_code(&three, enrolled.backup_codes[1].clone()).await;
     assert_eq!(retired.status, StatusCode::UNAUTHORIZED, "{}", retired.body);
+}
 
 pub(crate) async fn a_password_change_forgets_every_trusted_browser(backend: Backend) {
     const NEW_PASSWORD: &str = "a brand new passphrase";
