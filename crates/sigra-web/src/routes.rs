@@ -328,9 +328,9 @@ async fn log_in(
         .await
     {
         // The right password of an account that must confirm its address first.
-        Ok(user) if require_confirmation(&sigra) && user.confirmed_at.is_none() => {
-            confirm_first(&session, &form.email, true, false, StatusCode::FORBIDDEN)
-        }
+        Ok(user) if require_confirmation(&sigra) && user.confirmed_at.is_none() => Ok(
+            confirm_first(&session, &form.email, true, false, StatusCode::FORBIDDEN),
+        ),
         // A valid trust cookie for this user at their current epoch skips the second factor.
         Ok(user) if user.mfa_enabled && !session.is_trusted_browser(&user) => session
             .begin_mfa(&user, remember)
