@@ -551,6 +551,27 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_http_public_url_does_not_hide_a_cookie_domain_mismatch() {
+        // Issue 13 item 15: both problems are named at once, whatever the scheme.
+        let rows = checks(&env(&[
+            ("SIGRA_ENV", "prod"),
+            ("SECRET_KEY_BASE", SECRET),
+            ("PUBLIC_URL", "http://app.example.test"),
+            ("COOKIE_DOMAIN", ".other.test"),
+        ]))
+        .await;
+        let public_url = find(&rows, "config: PUBLIC_URL");
+        assert_eq!(public_url.status, Status::Fail);
+        assert!(public_url.detail.contains("https"), "{public_url:?}");
+        let domain = find(&rows, "config: COOKIE_DOMAIN");
+        assert_eq!(domain.status, Status::Fail);
+        assert!(
+            domain.detail.contains("app.example.test"),
+            "the mismatch names the host: {domain:?}"
+        );
+    }
+
+    #[tokio::test]
     async fn missing_encryption_key_fails_in_prod_and_warns_in_dev() {
         let prod = checks(&env(&[
             ("SIGRA_ENV", "prod"),

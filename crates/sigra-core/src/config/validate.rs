@@ -25,8 +25,11 @@ pub(crate) fn validate(b: ConfigBuilder) -> Result<Config, ConfigErrors> {
     };
     let config = b.draft.resolve(&mut ctx);
     if let Some(config) = &config {
-        check_public_origin(config, &mut ctx);
+        // COOKIE_DOMAIN first: an http PUBLIC_URL in prod still names the
+        // host, so the match is checked (and both problems reported); only a
+        // PUBLIC_URL that did not parse stops it.
         check_cookie_domain(config, &mut ctx);
+        check_public_origin(config, &mut ctx);
         check_encryption_keys(config, &mut ctx);
         check_session_times(config, &mut ctx);
         check_password_lengths(config, &mut ctx);
@@ -81,7 +84,7 @@ fn check_cookie_domain(config: &Config, ctx: &mut Resolve) {
         return;
     };
     if ctx.reported(PUBLIC_URL) {
-        // PUBLIC_URL has its own problem; the match cannot be checked.
+        // PUBLIC_URL did not parse (the default stands in); the match cannot be checked.
         return;
     }
     let url = &config.endpoints.public_url;
