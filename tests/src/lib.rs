@@ -20,6 +20,7 @@
 
 pub mod http;
 pub mod proxy;
+pub mod tls_redis;
 
 use std::fmt;
 use std::ops::Deref;

@@ -29,6 +29,7 @@ use sigra_core::rate_limit::{
 };
 use sigra_core::token::RawToken;
 use sigra_tests::t0;
+use sigra_tests::tls_redis::TlsRedis;
 use sigra_web::rate_limit::MemoryRateLimiter;
 use sigra_web::redis_limiter::{
     DEFAULT_KEY_PREFIX, LimiterBackend, RedisLimiterOptions, RedisRateLimiter,
@@ -774,4 +775,137 @@ async fn a_redis_that_is_down_at_start_is_an_outage_not_an_error() {
     let raw = ::redis::Client::open(redis.url()).unwrap();
     until_back_on_redis(&limiter, &raw).await;
     assert_eq!(events.count("INFO", "recovered"), 1, "{:#?}", events.all());
+}
+
+// ---------------------------------------------------------------------------
+// TLS: `rediss://` to a redis-server of our own with a CA the test makes.
+
+#[tokio::test]
+async fn rediss_with_the_private_ca_counts_in_redis() {
+    let redis = TlsRedis::start().await;
+    let limiter = RedisRateLimiter::connect_with(
+        &redis.url(),
+        RedisLimiterOptions {
+            key_prefix: unique_prefix(),
+            ca_file: Some(redis.ca_file()),
+            ..RedisLimiterOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(limiter.backend(), LimiterBackend::Redis, "{limiter:?}");
+    let login = rule(3, Duration::from_secs(60));
+    let ip = unique_ip();
+    for remaining in [2, 1, 0] {
+        assert_eq!(
+            limiter.hit(&login, &ip, at(0)).await.unwrap(),
+            RateDecision::Allowed { remaining }
+        );
+    }
+    assert_limited(
+        limiter.hit(&login, &ip, at(1_000)).await.unwrap(),
+        Duration::from_secs(59),
+    );
+    let mut conn = redis
+        .raw()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let counted: i64 = ::redis::cmd("HGET")
+        .arg(limiter.redis_key(&login, &ip))
+        .arg("n")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(counted, 3, "the hits were counted in the TLS Redis");
+    assert_eq!(limiter.backend(), LimiterBackend::Redis);
+    assert_eq!(limiter.outages(), 0);
+}
+
+// Single-threaded, so the connection attempt logs into this test's subscriber.
+#[tokio::test]
+async fn rediss_without_the_ca_fails_closed_and_limits_locally() {
+    let events = Events::default();
+    let _guard =
+        tracing::subscriber::set_default(tracing_subscriber::registry().with(events.clone()));
+    let redis = TlsRedis::start().await;
+    // The bundled roots do not know the test CA: the certificate is refused,
+    // so Redis counts as unreachable (never a plaintext or unchecked link).
+    let limiter = RedisRateLimiter::connect_with(
+        &redis.url(),
+        RedisLimiterOptions {
+            key_prefix: unique_prefix(),
+            reconnect_backoff: (Duration::from_millis(20), Duration::from_millis(100)),
+            ..RedisLimiterOptions::default()
+        },
+    )
+    .await
+    .expect("an untrusted certificate is an outage, not a configuration error");
+    assert_eq!(limiter.backend(), LimiterBackend::Local);
+    let login = rule(2, Duration::from_secs(60));
+    let ip = unique_ip();
+    for _ in 0..2 {
+        assert!(limiter.hit(&login, &ip, at(0)).await.unwrap().is_allowed());
+    }
+    for _ in 0..10 {
+        assert!(
+            !limiter.hit(&login, &ip, at(1)).await.unwrap().is_allowed(),
+            "the limit holds on this node"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(limiter.backend(), LimiterBackend::Local);
+    assert_eq!(limiter.outages(), 1);
+    assert_eq!(
+        events.count("WARN", "unreachable"),
+        1,
+        "{:#?}",
+        events.all()
+    );
+    let warning = events
+        .all()
+        .into_iter()
+        .find(|l| l.starts_with("WARN"))
+        .unwrap();
+    assert!(
+        warning.to_ascii_lowercase().contains("certificate"),
+        "the warning says the certificate was refused: {warning}"
+    );
+    let mut conn = redis
+        .raw()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let exists: i64 = ::redis::cmd("EXISTS")
+        .arg(limiter.redis_key(&login, &ip))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(exists, 0, "nothing reached Redis");
+}
+
+#[tokio::test]
+async fn an_unreadable_or_malformed_ca_file_is_an_error_naming_the_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let garbage = dir.path().join("garbage.pem");
+    std::fs::write(&garbage, "not a certificate\n").unwrap();
+    for (file, what) in [
+        (dir.path().join("absent.pem"), "cannot be read"),
+        (garbage, "no PEM certificate"),
+    ] {
+        let err = RedisRateLimiter::connect_with(
+            "rediss://127.0.0.1:1",
+            RedisLimiterOptions {
+                ca_file: Some(file),
+                ..RedisLimiterOptions::default()
+            },
+        )
+        .await
+        .unwrap_err();
+        let why = std::error::Error::source(&err).unwrap().to_string();
+        assert!(
+            why.contains("SIGRA_REDIS_CA_FILE") && why.contains(what),
+            "{why}"
+        );
+    }
 }

@@ -95,7 +95,7 @@ pub(crate) async fn checks(vars: &HashMap<String, String>) -> Vec<Check> {
         config_checks(settings, vars, &mut rows);
     }
     rows.push(database_check(var(vars, "DATABASE_URL")).await);
-    rows.push(redis_check(var(vars, "REDIS_URL")).await);
+    rows.push(redis_check(var(vars, "REDIS_URL"), var(vars, "SIGRA_REDIS_CA_FILE")).await);
     rows.push(
         smtp_check(
             var(vars, "SMTP_URL"),
@@ -322,7 +322,7 @@ fn host_port(url: &str, default_port: u16) -> Option<String> {
     Some(format!("{host}:{}", parsed.port().unwrap_or(default_port)))
 }
 
-async fn redis_check(url: Option<&str>) -> Check {
+async fn redis_check(url: Option<&str>, ca_file: Option<&str>) -> Check {
     let Some(url) = url else {
         return row(
             "redis",
@@ -339,6 +339,9 @@ async fn redis_check(url: Option<&str>) -> Check {
             "use redis://host:6379",
         );
     };
+    if url.to_ascii_lowercase().starts_with("rediss:") {
+        return rediss_check(url, &addr, ca_file).await;
+    }
     let ping = async {
         let mut stream = TcpStream::connect(&addr).await?;
         stream.write_all(b"*1\r\n$4\r\nPING\r\n").await?;
@@ -376,6 +379,44 @@ async fn redis_check(url: Option<&str>) -> Check {
             "start Redis or fix REDIS_URL",
         ),
     }
+}
+
+/// `redis_check` over TLS: the limiter's own client (rustls, the bundled
+/// roots or SIGRA_REDIS_CA_FILE) connects and sends PING.
+async fn rediss_check(url: &str, addr: &str, ca_file: Option<&str>) -> Check {
+    use sigra_web::redis_limiter::{RedisLimiterOptions, RedisRateLimiter};
+    let options = RedisLimiterOptions {
+        connect_timeout: TIMEOUT,
+        response_timeout: TIMEOUT,
+        ca_file: ca_file.map(Into::into),
+        ..RedisLimiterOptions::default()
+    };
+    let reason = match RedisRateLimiter::ping(url, options).await {
+        Ok(()) => {
+            return row(
+                "redis",
+                Status::Ok,
+                format!("{addr} answers PING over TLS"),
+                "",
+            );
+        }
+        Err(e) => std::error::Error::source(&e).map_or_else(|| e.to_string(), ToString::to_string),
+    };
+    if reason.contains("NOAUTH") {
+        // A server that wants AUTH still proves it is there, TLS and all.
+        return row(
+            "redis",
+            Status::Ok,
+            format!("{addr} is up over TLS (requires auth)"),
+            "",
+        );
+    }
+    row(
+        "redis",
+        Status::Fail,
+        format!("{addr} over TLS: {reason}"),
+        "start Redis or fix REDIS_URL; for a private CA set SIGRA_REDIS_CA_FILE to its PEM file",
+    )
 }
 
 async fn smtp_check(url: Option<&str>, prod: bool) -> Check {
@@ -678,5 +719,31 @@ mod tests {
         });
         let rows = checks(&env(&[("SMTP_URL", &format!("smtp://127.0.0.1:{port}"))])).await;
         assert_eq!(find(&rows, "smtp").status, Status::Ok);
+    }
+
+    #[tokio::test]
+    async fn a_rediss_url_is_checked_over_tls_with_the_private_ca() {
+        let redis = sigra_tests::tls_redis::TlsRedis::start().await;
+        let ca = redis.ca_file().display().to_string();
+        let rows = checks(&env(&[
+            ("REDIS_URL", &redis.url()),
+            ("SIGRA_REDIS_CA_FILE", &ca),
+        ]))
+        .await;
+        let row = find(&rows, "redis");
+        assert_eq!(row.status, Status::Ok, "{row:?}");
+        assert!(row.detail.contains("TLS"), "{row:?}");
+        // Without the CA the certificate is refused, and doctor says so.
+        let rows = checks(&env(&[("REDIS_URL", &redis.url())])).await;
+        let row = find(&rows, "redis");
+        assert_eq!(row.status, Status::Fail, "{row:?}");
+        assert!(
+            row.detail.to_ascii_lowercase().contains("certificate")
+                && row.fix.contains("SIGRA_REDIS_CA_FILE"),
+            "{row:?}"
+        );
+        // Nothing listens on port 1.
+        let rows = checks(&env(&[("REDIS_URL", "rediss://127.0.0.1:1")])).await;
+        assert_eq!(find(&rows, "redis").status, Status::Fail);
     }
 }

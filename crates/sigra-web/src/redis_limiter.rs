@@ -50,9 +50,19 @@
 //! per request. The local counters are not copied back to Redis when it
 //! returns; windows simply start afresh there.
 //!
-//! Only `redis://` URLs are supported: this build has no TLS client, so a
-//! `rediss://` URL is refused up front (use a private network or a TLS
-//! tunnel such as stunnel to reach a TLS-only Redis).
+//! # TLS: `rediss://`
+//!
+//! With the `redis-tls` feature (which `sigra-cli` turns on), a `rediss://`
+//! URL connects over TLS: rustls on ring, the server certificate checked
+//! against the bundled webpki roots (Mozilla's list), or against the PEM
+//! file in [`RedisLimiterOptions::ca_file`] (`SIGRA_REDIS_CA_FILE`) *instead*
+//! when the server's certificate comes from a private CA. Verification
+//! fails closed: a certificate that does not chain to a trusted root or
+//! does not name the host is an unreachable Redis (the degradation below,
+//! with the TLS error in its one warning), never a plaintext or unchecked
+//! connection. An unreadable CA file, or one without a PEM certificate, is
+//! an `Err` when the limiter is built. Without the feature, a `rediss://`
+//! URL is refused up front.
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -69,6 +79,7 @@
 //! ```
 
 use std::fmt;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -128,6 +139,10 @@ pub struct RedisLimiterOptions {
     /// The first and the largest wait between reconnection attempts during
     /// an outage (default 250 ms, doubling up to 30 s).
     pub reconnect_backoff: (Duration, Duration),
+    /// A PEM file of the CA (one or more certificates) that signed the
+    /// server's certificate, for `rediss://` URLs (`SIGRA_REDIS_CA_FILE`).
+    /// When set it replaces the bundled roots; default `None`.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Default for RedisLimiterOptions {
@@ -137,6 +152,7 @@ impl Default for RedisLimiterOptions {
             connect_timeout: Duration::from_secs(1),
             response_timeout: Duration::from_millis(500),
             reconnect_backoff: (Duration::from_millis(250), Duration::from_secs(30)),
+            ca_file: None,
         }
     }
 }
@@ -212,7 +228,8 @@ impl RedisRateLimiter {
     /// An unreachable Redis is **not** an error: the limiter starts
     /// node-local, logs the outage once and keeps reconnecting in the
     /// background. `Err` means the URL itself is unusable (malformed, or
-    /// `rediss://`, which this build does not support).
+    /// `rediss://` without the `redis-tls` feature) or, for `rediss://`,
+    /// [`RedisLimiterOptions::ca_file`] cannot be read as PEM certificates.
     pub async fn connect(url: &str) -> Result<Self, RateLimitError> {
         Self::connect_with(url, RedisLimiterOptions::default()).await
     }
@@ -235,7 +252,16 @@ impl RedisRateLimiter {
     /// (at most [`RedisLimiterOptions::connect_timeout`]), so they are
     /// counted in Redis whenever it is reachable.
     pub fn new(url: &str) -> Result<Self, RateLimitError> {
-        let limiter = Self::new_with(url, RedisLimiterOptions::default())?;
+        Self::new_with_options(url, RedisLimiterOptions::default())
+    }
+
+    /// [`RedisRateLimiter::new`] with explicit options (what `Sigra::new`
+    /// uses, with [`RedisLimiterOptions::ca_file`] from the config).
+    pub fn new_with_options(
+        url: &str,
+        options: RedisLimiterOptions,
+    ) -> Result<Self, RateLimitError> {
+        let limiter = Self::new_with(url, options)?;
         if tokio::runtime::Handle::try_current().is_ok() {
             let mut link = limiter.shared.lock();
             limiter.shared.start_reconnect(&mut link);
@@ -244,18 +270,16 @@ impl RedisRateLimiter {
     }
 
     fn new_with(url: &str, options: RedisLimiterOptions) -> Result<Self, RateLimitError> {
-        if url.trim_start().to_ascii_lowercase().starts_with("rediss:") {
-            return Err(RateLimitError::backend(
-                "REDIS_URL uses rediss:// (TLS), which this build of sigra-web does not support; \
-                 use redis:// on a private network or through a TLS tunnel",
-            ));
-        }
-        let client = Client::open(url).map_err(|e| {
-            RateLimitError::backend(format!(
-                "REDIS_URL is not a usable Redis URL ({}); expected redis://host:6379",
-                e
-            ))
-        })?;
+        let client = if url.trim_start().to_ascii_lowercase().starts_with("rediss:") {
+            tls_client(url, options.ca_file.as_deref())?
+        } else {
+            Client::open(url).map_err(|e| {
+                RateLimitError::backend(format!(
+                    "REDIS_URL is not a usable Redis URL ({}); expected redis://host:6379",
+                    e
+                ))
+            })?
+        };
         let addr = client.get_connection_info().addr().to_string();
         let (min_backoff, _) = options.reconnect_backoff;
         Ok(Self {
@@ -278,6 +302,21 @@ impl RedisRateLimiter {
                 options,
             }),
         })
+    }
+
+    /// Opens one connection to the Redis at `url` as a limiter would (TLS and
+    /// [`RedisLimiterOptions::ca_file`] included) and sends `PING`, within
+    /// the options' timeouts; for health checks such as `sigra doctor`.
+    /// `Err` carries the reason as its source (the URL, the CA file, the
+    /// connection, the certificate, or Redis's own answer, e.g. `NOAUTH`).
+    pub async fn ping(url: &str, options: RedisLimiterOptions) -> Result<(), RateLimitError> {
+        let limiter = Self::new_with(url, options)?;
+        limiter
+            .shared
+            .open()
+            .await
+            .map(drop)
+            .map_err(RateLimitError::backend)
     }
 
     /// Where hits are counted right now.
@@ -303,6 +342,66 @@ impl RedisRateLimiter {
             rate_limit_key(rule, key)
         )
     }
+}
+
+/// A client for a `rediss://` URL: rustls on ring, the bundled roots or
+/// the CA in `ca_file` (SIGRA_REDIS_CA_FILE).
+#[cfg(feature = "redis-tls")]
+fn tls_client(url: &str, ca_file: Option<&std::path::Path>) -> Result<Client, RateLimitError> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject as _;
+    // rustls needs a process-wide crypto provider; ring unless the host app
+    // already installed one (an `Err` here means it did).
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let unusable = |e: RedisError| {
+        RateLimitError::backend(format!(
+            "REDIS_URL is not a usable Redis URL ({e}); expected rediss://host:6380"
+        ))
+    };
+    let Some(path) = ca_file else {
+        return Client::open(url).map_err(unusable);
+    };
+    let shown = path.display();
+    let pem = std::fs::read(path).map_err(|e| {
+        RateLimitError::backend(format!(
+            "SIGRA_REDIS_CA_FILE ({shown}) cannot be read ({e}); set it to a PEM file of the CA \
+             that signed the Redis server's certificate"
+        ))
+    })?;
+    let certs = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| {
+            RateLimitError::backend(format!(
+                "SIGRA_REDIS_CA_FILE ({shown}) is not valid PEM ({e})"
+            ))
+        })?;
+    if certs.is_empty() {
+        return Err(RateLimitError::backend(format!(
+            "SIGRA_REDIS_CA_FILE ({shown}) holds no PEM certificate \
+             (expected -----BEGIN CERTIFICATE-----)"
+        )));
+    }
+    Client::build_with_tls(
+        url,
+        redis::TlsCertificates {
+            client_tls: None,
+            root_cert: Some(pem),
+        },
+    )
+    .map_err(|e| {
+        RateLimitError::backend(format!(
+            "SIGRA_REDIS_CA_FILE ({shown}) cannot be used as a trust root ({e})"
+        ))
+    })
+}
+
+/// Without the `redis-tls` feature a `rediss://` URL is refused.
+#[cfg(not(feature = "redis-tls"))]
+fn tls_client(_url: &str, _ca_file: Option<&std::path::Path>) -> Result<Client, RateLimitError> {
+    Err(RateLimitError::backend(
+        "REDIS_URL uses rediss:// (TLS), but sigra-web was built without its `redis-tls` \
+         feature; turn it on (sigra-cli does) or use redis:// on a private network",
+    ))
 }
 
 impl Shared {
@@ -587,8 +686,9 @@ mod tests {
         assert_eq!(sha1_hex(b"abc"), "a9993e364706816aba3e25717850c26c9cd0d89d");
     }
 
+    #[cfg(not(feature = "redis-tls"))]
     #[test]
-    fn tls_and_malformed_urls_are_refused_up_front() {
+    fn tls_urls_are_refused_up_front_without_the_redis_tls_feature() {
         let tls = RedisRateLimiter::new_with("rediss://cache:6380", RedisLimiterOptions::default())
             .unwrap_err();
         assert!(tls.to_string().contains("rate-limit backend"));
@@ -598,6 +698,32 @@ mod tests {
                 .to_string()
                 .contains("rediss://")
         );
+    }
+
+    #[cfg(feature = "redis-tls")]
+    #[test]
+    fn tls_urls_are_accepted_and_a_bad_ca_file_is_refused_up_front() {
+        let ok = RedisRateLimiter::new_with("rediss://cache:6380", RedisLimiterOptions::default())
+            .unwrap();
+        assert_eq!(ok.backend(), LimiterBackend::Local, "not connected yet");
+        let dir = std::env::temp_dir().join(format!("sigra-no-such-dir-{}", std::process::id()));
+        let missing = RedisRateLimiter::new_with(
+            "rediss://cache:6380",
+            RedisLimiterOptions {
+                ca_file: Some(dir.join("ca.pem")),
+                ..RedisLimiterOptions::default()
+            },
+        )
+        .unwrap_err();
+        let why = std::error::Error::source(&missing).unwrap().to_string();
+        assert!(
+            why.contains("SIGRA_REDIS_CA_FILE") && why.contains("cannot be read"),
+            "{why}"
+        );
+    }
+
+    #[test]
+    fn malformed_urls_are_refused_up_front() {
         assert!(RedisRateLimiter::new_with("redis://", RedisLimiterOptions::default()).is_err());
         let ok = RedisRateLimiter::new_with(
             "redis://:hunter2@127.0.0.1:1/0",

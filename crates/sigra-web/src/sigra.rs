@@ -141,8 +141,9 @@ fn hsts_header(config: &sigra_core::config::Config) -> Option<HeaderValue> {
 
 /// The limiter `config` calls for: Redis when `REDIS_URL` is set, in memory otherwise.
 ///
-/// A `REDIS_URL` this build cannot use (`rediss://`, or the `redis` feature
-/// turned off) is logged as an error and the in-memory limiter is used: the
+/// A `REDIS_URL` this build cannot use (`rediss://` without the `redis-tls`
+/// feature, a `SIGRA_REDIS_CA_FILE` that cannot be read, or the `redis`
+/// feature turned off) is logged as an error and the in-memory limiter is used: the
 /// limits still hold on each node, they are just not shared.
 fn limiter_for(config: &sigra_core::config::Config) -> Arc<dyn RateLimiter> {
     use secrecy::ExposeSecret as _;
@@ -150,7 +151,13 @@ fn limiter_for(config: &sigra_core::config::Config) -> Arc<dyn RateLimiter> {
         return Arc::new(MemoryRateLimiter::new());
     };
     #[cfg(feature = "redis")]
-    match crate::redis_limiter::RedisRateLimiter::new(url.expose_secret()) {
+    match crate::redis_limiter::RedisRateLimiter::new_with_options(
+        url.expose_secret(),
+        crate::redis_limiter::RedisLimiterOptions {
+            ca_file: config.endpoints.redis_ca_file.clone(),
+            ..Default::default()
+        },
+    ) {
         Ok(limiter) => return Arc::new(limiter),
         Err(e) => tracing::error!(
             name: "sigra.rate_limit.redis",

@@ -1,6 +1,7 @@
 //! How each kind of setting shows in `Debug`: durations in canonical form, secrets as `[REDACTED]`, URLs that may carry credentials as scheme and host only.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use ipnet::IpNet;
@@ -39,7 +40,16 @@ macro_rules! plain {
 }
 
 // `EncryptionKey`'s Debug shows only its public key id.
-plain!(bool, u32, usize, String, IpNet, RateLimit, EncryptionKey);
+plain!(
+    bool,
+    u32,
+    usize,
+    String,
+    PathBuf,
+    IpNet,
+    RateLimit,
+    EncryptionKey
+);
 
 impl Redact for Duration {
     fn redacted(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -178,6 +178,45 @@ fn empty_and_blank_values_count_as_unset() {
     );
 }
 
+#[test]
+fn an_http_public_url_in_prod_does_not_hide_a_cookie_domain_mismatch() {
+    let errors = err(&[
+        (SIGRA_ENV, "prod"),
+        (SECRET_KEY_BASE, SECRET),
+        (PUBLIC_URL, "http://app.example.test"),
+        (COOKIE_DOMAIN, ".other.test"),
+    ]);
+    assert_eq!(
+        problem_vars(&errors),
+        [PUBLIC_URL, COOKIE_DOMAIN],
+        "{errors}"
+    );
+}
+
+#[test]
+fn a_bad_redis_ca_file_is_an_error_naming_the_variable() {
+    let dir = std::env::temp_dir().join(format!("sigra-config-ca-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let garbage = dir.join("garbage.pem");
+    std::fs::write(&garbage, "not a certificate").unwrap();
+    let absent = dir.join("absent.pem").display().to_string();
+    let garbage = garbage.display().to_string();
+    for (url, file, what) in [
+        ("rediss://cache:6380", absent.as_str(), "cannot read"),
+        (
+            "rediss://cache:6380",
+            garbage.as_str(),
+            "no PEM certificate",
+        ),
+        ("redis://cache:6379", garbage.as_str(), "does not use TLS"),
+    ] {
+        let errors = err(&[(REDIS_URL, url), (REDIS_CA_FILE, file)]);
+        assert_eq!(problem_vars(&errors), [REDIS_CA_FILE], "{errors}");
+        assert!(errors.to_string().contains(what), "{errors}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 // --- every variable -------------------------------------------------------
 
 type Check = fn(&Config) -> bool;
@@ -233,6 +272,28 @@ fn sample(name: &str) -> (Vec<(&'static str, String)>, Check) {
                 .as_ref()
                 .is_some_and(|u| u.expose_secret() == "rediss://:pw@cache:6380")
         }),
+        REDIS_CA_FILE => {
+            let path = std::env::temp_dir()
+                .join(format!("sigra-config-redis-ca-{}.pem", std::process::id()));
+            std::fs::write(
+                &path,
+                "-----BEGIN CERTIFICATE-----\nMA==\n-----END CERTIFICATE-----\n",
+            )
+            .unwrap();
+            (
+                vec![
+                    (REDIS_URL, "rediss://cache:6380".to_owned()),
+                    (REDIS_CA_FILE, path.display().to_string()),
+                ],
+                |c| {
+                    c.endpoints.redis_ca_file.as_ref().is_some_and(|p| {
+                        p.file_name().is_some_and(|n| {
+                            n.to_string_lossy().starts_with("sigra-config-redis-ca-")
+                        })
+                    })
+                },
+            )
+        }
         SESSION_TTL => (one(SESSION_TTL, "7d"), |c| c.session.ttl == days(7)),
         IDLE_TIMEOUT => (one(IDLE_TIMEOUT, "10m"), |c| {
             c.session.idle_timeout == minutes(10)

@@ -3,14 +3,15 @@
 //! [`validate`] reports every problem at once (sorted as in
 //! [`ENV_VARS`]) and keeps warnings as warnings.
 
+use secrecy::ExposeSecret as _;
 use url::Host;
 
 use super::error::{ConfigError, ConfigErrors, ConfigWarning};
 use super::rules::Resolve;
 use super::variables::{
     ABSOLUTE_TIMEOUT, COOKIE_DOMAIN, Config, ConfigBuilder, ENCRYPTION_KEY, ENCRYPTION_KEY_OLD,
-    ENV_VARS, IDLE_TIMEOUT, PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, PUBLIC_URL, SECRET_KEY_BASE,
-    TOUCH_INTERVAL, TRUSTED_PROXIES,
+    ENV_VARS, IDLE_TIMEOUT, PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, PUBLIC_URL, REDIS_CA_FILE,
+    SECRET_KEY_BASE, TOUCH_INTERVAL, TRUSTED_PROXIES,
 };
 use crate::duration::quoted;
 
@@ -34,6 +35,7 @@ pub(crate) fn validate(b: ConfigBuilder) -> Result<Config, ConfigErrors> {
         check_session_times(config, &mut ctx);
         check_password_lengths(config, &mut ctx);
         check_proxies(config, &mut ctx);
+        check_redis_ca_file(config, &mut ctx);
     }
     let Resolve {
         mut problems,
@@ -188,6 +190,52 @@ fn check_proxies(config: &Config, ctx: &mut Resolve) {
         }
     }
 }
+
+/// Endpoints: `SIGRA_REDIS_CA_FILE` is readable and holds a PEM
+/// certificate, and has a `rediss://` URL to serve (a CA file beside a plain
+/// `redis://` URL means the operator expects TLS that is not there).
+fn check_redis_ca_file(config: &Config, ctx: &mut Resolve) {
+    let Some(path) = &config.endpoints.redis_ca_file else {
+        return;
+    };
+    let shown = path.display();
+    let tls = config.endpoints.redis_url.as_ref().is_none_or(|url| {
+        url.expose_secret()
+            .trim_start()
+            .to_ascii_lowercase()
+            .starts_with("rediss:")
+    });
+    let message = if !tls {
+        Some(format!(
+            "is set ({shown}) but REDIS_URL does not use TLS; use a rediss:// REDIS_URL or \
+             unset SIGRA_REDIS_CA_FILE"
+        ))
+    } else {
+        match std::fs::read(path) {
+            Err(e) => Some(format!(
+                "cannot read {shown} ({e}); set it to a PEM file of the CA that signed the Redis \
+                 server's certificate"
+            )),
+            Ok(pem)
+                if !pem
+                    .windows(CERTIFICATE_PEM.len())
+                    .any(|w| w == CERTIFICATE_PEM.as_bytes()) =>
+            {
+                Some(format!(
+                    "{shown} holds no PEM certificate (expected a {CERTIFICATE_PEM}----- block)"
+                ))
+            }
+            Ok(_) => None,
+        }
+    };
+    if let Some(message) = message {
+        ctx.problems
+            .push(ConfigError::invalid(REDIS_CA_FILE, message));
+    }
+}
+
+/// The start of a PEM certificate block.
+const CERTIFICATE_PEM: &str = "-----BEGIN CERTIFICATE";
 
 /// The variable each warning is about (the warnings are raised here).
 impl ConfigWarning {

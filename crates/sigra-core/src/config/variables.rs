@@ -7,6 +7,7 @@
 //! reading, the default, the redacted `Debug` and the row in [`ENV_VARS`])
 //! follows from the entry; see `table` for the form.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use ipnet::IpNet;
@@ -99,10 +100,20 @@ settings! {
         /// `REDIS_URL`: enables the Redis rate-limit backend.
         redis_url as redis_url: Option<SecretString> {
             var: REDIS_URL = "REDIS_URL",
-            doc: "redis:// URL; enables the Redis rate-limit backend (rediss:// parses, but the limiter has no TLS client yet and refuses it at start)",
+            doc: "redis:// or rediss:// (TLS) URL; enables the Redis rate-limit backend",
             default: value(None), shown: "none",
             read: |v| parse::redis_url(v).map(Some),
             set: |url: impl Into<String>| parse::redis_url(&url.into()).map(Some),
+            check: check::none,
+        }
+        /// `SIGRA_REDIS_CA_FILE`: a PEM file of the CA that signed a `rediss://`
+        /// server's certificate, trusted instead of the bundled roots.
+        redis_ca_file as redis_ca_file: Option<PathBuf> {
+            var: REDIS_CA_FILE = "SIGRA_REDIS_CA_FILE",
+            doc: "PEM file of the private CA that signed a rediss:// server's certificate (replaces the bundled roots)",
+            default: value(None), shown: "none",
+            read: |v: &str| Ok::<_, String>(Some(PathBuf::from(v))),
+            set: |path: impl Into<PathBuf>| Ok(Some(path.into())),
             check: check::none,
         }
         /// `SIGRA_TRUSTED_PROXIES`: proxies whose `X-Forwarded-For` is believed
