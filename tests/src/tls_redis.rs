@@ -98,24 +98,28 @@ impl TlsRedis {
     }
 
     async fn wait_until_up(&self) {
-        let client = self.raw();
-        for _ in 0..100 {
-            if let Ok(mut conn) = client.get_multiplexed_async_connection().await
-                && ::redis::cmd("PING")
-                    .query_async::<()>(&mut conn)
-                    .await
-                    .is_ok()
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!(
-            "the test's TLS redis-server on port {} did not come up in 5 s \
-             (is it built with TLS? Debian's is)",
+        let what = format!(
+            "the test's TLS redis-server on port {} (is it built with TLS? Debian's is)",
             self.port
         );
+        wait_for_ping(&self.raw(), &what).await;
     }
+}
+
+/// Waits until `client`'s server answers `PING`, at most 5 s; panics naming `what`.
+pub async fn wait_for_ping(client: &::redis::Client, what: &str) {
+    for _ in 0..100 {
+        if let Ok(mut conn) = client.get_multiplexed_async_connection().await
+            && ::redis::cmd("PING")
+                .query_async::<()>(&mut conn)
+                .await
+                .is_ok()
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{what} did not come up in 5 s");
 }
 
 impl Drop for TlsRedis {

@@ -528,21 +528,8 @@ impl OwnRedis {
 
     async fn wait_until_up(&self) {
         let client = ::redis::Client::open(self.url()).unwrap();
-        for _ in 0..100 {
-            if let Ok(mut conn) = client.get_multiplexed_async_connection().await
-                && ::redis::cmd("PING")
-                    .query_async::<()>(&mut conn)
-                    .await
-                    .is_ok()
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!(
-            "the test's redis-server on port {} did not come up in 5 s",
-            self.port
-        );
+        let what = format!("the test's redis-server on port {}", self.port);
+        sigra_tests::tls_redis::wait_for_ping(&client, &what).await;
     }
 
     fn stop(&mut self) {
