@@ -1340,6 +1340,7 @@ fn shown_defaults_are_the_defaults() {
         PUBLIC_URL,
         COOKIE_DOMAIN,
         REDIS_URL,
+        REDIS_CA_FILE,
         TRUSTED_PROXIES,
     ];
     let defaults = format!("{:?}", ok::<&str, &str>(&[]));
